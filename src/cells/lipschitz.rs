@@ -1,0 +1,404 @@
+//! Lipschitz RNN (Erichson, Azencot, Queiruga, Hodgkinson, Mahoney; ICLR 2021), in the
+//! row convention of the authors' code (`h` is `[B, N]`, products read `h·A`):
+//!
+//! ```text
+//! A = (1-β)(M_A + M_Aᵀ) + β(M_A − M_Aᵀ) − γ_A I      W likewise with M_W, γ_W
+//! f(h, z) = α·h·A + tanh(h·W + z)                      z_t = x_t·Uᵀ + b
+//! euler:  h_{t+1} = h_t + ε·f(h_t, z_t)
+//! rk2:    k1 = f(h_t, z_t);  k2 = f(h_t + ε/2·k1, z_t);  h_{t+1} = h_t + ε·k2
+//! ```
+//!
+//! RK2 is the explicit midpoint rule with the input held over the step (torchdiffeq's
+//! `midpoint`, as `LipschitzRNN_ODE` uses it). α = 0 drops the linear term (the authors'
+//! ablation switch). Parameters: `cell/M_A [N,N]`, `cell/M_W [N,N]`, `encoder/weight [N,p]`,
+//! `encoder/bias [N]`; `M ~ Normal(0, (init_std/N)²)` as the authors' `gaussian_init_`.
+//!
+//! Both matrices are applied in one GEMM per stage, `h·[W | A]`, and their gradients are
+//! summed over all steps in one GEMM, `Hᵀ·G`, mapped back to `M` once per batch.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use serde::{Deserialize, Serialize};
+
+use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use crate::float::Float;
+use crate::nn::{Linear, Steps};
+use crate::params::{Init, Layout, ParamId, Params};
+
+/// Time discretisation of `h' = A h + tanh(W h + U x + b)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// Forward Euler, one evaluation of `f` a step.
+    #[default]
+    Euler,
+    /// Explicit midpoint (two-stage Runge–Kutta), two evaluations a step.
+    Rk2,
+}
+
+/// `[model]` keys for `kind = "lipschitz"`; defaults are the authors' README recipe for pixel MNIST.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LipschitzConfig {
+    /// Hidden width N.
+    pub hidden: usize,
+    /// `euler` or `rk2`.
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Step size ε.
+    #[serde(default = "defaults::eps")]
+    pub eps: f64,
+    /// Skew level β ∈ [0, 1] shared by A and W (1 = antisymmetric part only).
+    #[serde(default = "defaults::beta")]
+    pub beta: f64,
+    /// Diffusion γ_A subtracted on the diagonal of A.
+    #[serde(default = "defaults::gamma")]
+    pub gamma_a: f64,
+    /// Diffusion γ_W subtracted on the diagonal of W.
+    #[serde(default = "defaults::gamma")]
+    pub gamma_w: f64,
+    /// M entries are drawn with standard deviation `init_std / N` (divided by N, not √N, as the code does).
+    #[serde(default = "defaults::init_std")]
+    pub init_std: f64,
+    /// Weight α of the linear term `h·A` (0 for the ablation without it).
+    #[serde(default = "defaults::alpha")]
+    pub alpha: f64,
+}
+
+mod defaults {
+    pub fn eps() -> f64 {
+        0.03
+    }
+    pub fn beta() -> f64 {
+        0.75
+    }
+    pub fn gamma() -> f64 {
+        0.001
+    }
+    pub fn init_std() -> f64 {
+        0.1
+    }
+    pub fn alpha() -> f64 {
+        1.0
+    }
+}
+
+impl CellConfig for LipschitzConfig {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err((
+                "eps".into(),
+                format!("must be positive, found {}", self.eps),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.beta) {
+            return Err((
+                "beta".into(),
+                format!("must lie in [0, 1], found {}", self.beta),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        let n = self.hidden;
+        let std = self.init_std / n as f64;
+        let m_a = layout.add("cell/M_A", &[n, n], Init::Normal { std });
+        let m_w = layout.add("cell/M_W", &[n, n], Init::Normal { std });
+        let input = Linear::declare(
+            layout,
+            "encoder/weight",
+            Some("encoder/bias"),
+            input_size,
+            n,
+        );
+        Box::new(Lipschitz {
+            cfg: self.clone(),
+            m_a,
+            m_w,
+            input,
+        })
+    }
+}
+
+/// The cell: parameter ids and its config.
+pub struct Lipschitz {
+    cfg: LipschitzConfig,
+    m_a: ParamId,
+    m_w: ParamId,
+    input: Linear,
+}
+
+/// What a forward pass records; RK2 buffers stay empty under Euler, backward ones without `keep`.
+struct LipschitzTape<F> {
+    /// `[W | A]`, `[N, 2N]`, built once a pass.
+    wa: Array2<F>,
+    /// States `h_0..h_T`.
+    h: Steps<F>,
+    /// `tanh(h_t·W + z_t)` (first stage).
+    a1: Steps<F>,
+    /// RK2 midpoints `h_t + ε/2·k1`.
+    hm: Steps<F>,
+    /// `tanh(hm_t·W + z_t)` (second stage).
+    a2: Steps<F>,
+    /// Per-stage scratch `h·[W | A]`, `[B, 2N]`.
+    prod: Array2<F>,
+    /// Gradients at the stage pre-activations `[δ | α·step·d]`, `[T·B, 2N]`, for all steps.
+    g1: Steps<F>,
+    g2: Steps<F>,
+    /// Running dL/dh_t and the midpoint's dL/dhm, `[B, N]`.
+    dh: Array2<F>,
+    dhm: Array2<F>,
+    /// RK2's dL/dz (the sum over both stages), `[T·B, N]`.
+    dz: Array2<F>,
+}
+
+impl Lipschitz {
+    fn rk2(&self) -> bool {
+        self.cfg.scheme == Scheme::Rk2
+    }
+
+    /// `[W | A]` from `M_W, M_A`: `(1-β)(M + Mᵀ) + β(M − Mᵀ) − γI = M + (1−2β)Mᵀ − γI`.
+    fn build_wa<F: Float>(&self, p: &Params<F>, wa: &mut Array2<F>) {
+        let n = self.cfg.hidden;
+        let skew = F::of(1.0 - 2.0 * self.cfg.beta);
+        for (m, gamma, cols) in [
+            (self.m_w, self.cfg.gamma_w, 0..n),
+            (self.m_a, self.cfg.gamma_a, n..2 * n),
+        ] {
+            let m = p.matrix(m);
+            let mut out = wa.slice_mut(s![.., cols]);
+            Zip::from(&mut out)
+                .and(&m)
+                .and(&m.t())
+                .for_each(|o, &mij, &mji| *o = mij + skew * mji);
+            out.diag_mut().iter_mut().for_each(|d| *d -= F::of(gamma));
+        }
+    }
+
+    /// Maps `d[W | A]` back to the free matrices: `dM = (1-β)(dX + dXᵀ) + β(dX − dXᵀ) = dX + (1−2β)dXᵀ`.
+    fn accumulate_dm<F: Float>(&self, dwa: ArrayView2<F>, grads: &mut Params<F>) {
+        let n = self.cfg.hidden;
+        let skew = F::of(1.0 - 2.0 * self.cfg.beta);
+        for (m, cols) in [(self.m_w, 0..n), (self.m_a, n..2 * n)] {
+            let d = dwa.slice(s![.., cols]);
+            Zip::from(&mut grads.matrix_mut(m))
+                .and(&d)
+                .and(&d.t())
+                .for_each(|g, &dij, &dji| *g += dij + skew * dji);
+        }
+    }
+}
+
+/// One evaluation of `f` and its update: `out = base + step·(α·prod_A + a)`, `a = tanh(prod_W + z)`,
+/// where `prod = h_in·[W | A]` has already been computed.
+fn stage<F: Float>(
+    base: ArrayView2<F>,
+    prod: &Array2<F>,
+    z: ArrayView2<F>,
+    mut a: ArrayViewMut2<F>,
+    mut out: ArrayViewMut2<F>,
+    step: F,
+    alpha: F,
+) {
+    let n = base.ncols();
+    Zip::from(out.rows_mut())
+        .and(a.rows_mut())
+        .and(base.rows())
+        .and(prod.rows())
+        .and(z.rows())
+        .for_each(|mut o, mut a, b, pr, z| {
+            let (pw, pa) = pr.split_at(ndarray::Axis(0), n);
+            Zip::from(&mut o)
+                .and(&mut a)
+                .and(&b)
+                .and(&pw)
+                .and(&pa)
+                .and(&z)
+                .for_each(|o, a, &b, &pw, &pa, &z| {
+                    let t = (pw + z).tanh();
+                    *a = t;
+                    *o = b + step * (alpha * pa + t);
+                });
+        });
+}
+
+/// Backward of [`stage`] for dL/d(out) `d`: the gradient at `h_in·[W | A]`,
+/// `g = [step·d⊙(1−a²) | α·step·d]`. The caller adds `d` to the base and `g·[W | A]ᵀ` to `h_in`.
+fn stage_back<F: Float>(
+    d: ArrayView2<F>,
+    a: ArrayView2<F>,
+    mut g: ArrayViewMut2<F>,
+    step: F,
+    alpha: F,
+) {
+    let n = d.ncols();
+    let (mut gw, mut ga) = g.view_mut().split_at(ndarray::Axis(1), n);
+    Zip::from(&mut gw)
+        .and(&mut ga)
+        .and(&d)
+        .and(&a)
+        .for_each(|gw, ga, &d, &a| {
+            let sd = step * d;
+            *gw = sd * (F::one() - a * a);
+            *ga = alpha * sd;
+        });
+}
+
+impl<F: Float> Cell<F> for Lipschitz {
+    fn input(&self) -> &Linear {
+        &self.input
+    }
+
+    fn hidden(&self) -> usize {
+        self.cfg.hidden
+    }
+
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        let n = self.cfg.hidden;
+        let rk2 = self.rk2();
+        let stage_buf = |used: bool| {
+            if used {
+                Steps::new(steps, batch, n, keep, false)
+            } else {
+                Steps::unused()
+            }
+        };
+        let grad_buf = |used: bool| {
+            if used && keep {
+                Steps::new(steps, batch, 2 * n, true, false)
+            } else {
+                Steps::unused()
+            }
+        };
+        Box::new(LipschitzTape::<F> {
+            wa: Array2::zeros((n, 2 * n)),
+            h: Steps::new(steps, batch, n, keep, true),
+            a1: stage_buf(true),
+            hm: stage_buf(rk2),
+            a2: stage_buf(rk2),
+            prod: Array2::zeros((batch, 2 * n)),
+            g1: grad_buf(true),
+            g2: grad_buf(rk2),
+            dh: Array2::zeros((batch, n)),
+            dhm: Array2::zeros((batch, n)),
+            dz: if rk2 && keep {
+                Array2::zeros((steps * batch, n))
+            } else {
+                Array2::zeros((0, 0))
+            },
+        })
+    }
+
+    fn forward(
+        &self,
+        p: &Params<F>,
+        z: ArrayView2<F>,
+        mut state: ArrayViewMut2<F>,
+        tape: &mut Tape,
+    ) {
+        let tp = tape_of::<LipschitzTape<F>>(tape);
+        let batch = state.nrows();
+        let steps = z.nrows() / batch;
+        let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
+        self.build_wa(p, &mut tp.wa);
+        tp.h.at_mut(0).assign(&state);
+        for t in 0..steps {
+            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let (h, h_next) = tp.h.pair_mut(t);
+            let h = h.view();
+            general_mat_mul(F::one(), &h, &tp.wa, F::zero(), &mut tp.prod);
+            if self.rk2() {
+                let mut hm = tp.hm.at_mut(t);
+                stage(
+                    h,
+                    &tp.prod,
+                    zt,
+                    tp.a1.at_mut(t),
+                    hm.view_mut(),
+                    eps / F::of(2.0),
+                    alpha,
+                );
+                general_mat_mul(F::one(), &hm, &tp.wa, F::zero(), &mut tp.prod);
+                stage(h, &tp.prod, zt, tp.a2.at_mut(t), h_next, eps, alpha);
+            } else {
+                stage(h, &tp.prod, zt, tp.a1.at_mut(t), h_next, eps, alpha);
+            }
+        }
+        state.assign(&tp.h.at(steps));
+    }
+
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        let tp = tape_ref::<LipschitzTape<F>>(tape);
+        tp.h.span(1, tp.h.slots() - 1)
+    }
+
+    fn backward<'t>(
+        &self,
+        _p: &Params<F>,
+        tape: &'t mut Tape,
+        d_out: OutGrad<'_, F>,
+        grads: &mut Params<F>,
+    ) -> ArrayView2<'t, F> {
+        let tp = tape_of::<LipschitzTape<F>>(tape);
+        let n = self.cfg.hidden;
+        let steps = tp.h.slots() - 1;
+        let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
+        let half = eps / F::of(2.0);
+        let wa_t = tp.wa.t();
+
+        tp.dh.fill(F::zero());
+        for t in (0..steps).rev() {
+            if let Some(d) = d_out.at(t, steps) {
+                tp.dh += &d;
+            }
+            if self.rk2() {
+                // h_{t+1} = h_t + ε·k2(hm_t): dhm = G2·[W|A]ᵀ, then through hm_t = h_t + ε/2·k1(h_t).
+                stage_back(tp.dh.view(), tp.a2.at(t), tp.g2.at_mut(t), eps, alpha);
+                general_mat_mul(F::one(), &tp.g2.at(t), &wa_t, F::zero(), &mut tp.dhm);
+                stage_back(tp.dhm.view(), tp.a1.at(t), tp.g1.at_mut(t), half, alpha);
+                tp.dh += &tp.dhm;
+            } else {
+                stage_back(tp.dh.view(), tp.a1.at(t), tp.g1.at_mut(t), eps, alpha);
+            }
+            general_mat_mul(F::one(), &tp.g1.at(t), &wa_t, F::one(), &mut tp.dh);
+        }
+
+        // d[W | A] = Σ_t h_tᵀ·G1_t (+ hm_tᵀ·G2_t), one GEMM over all steps each.
+        let mut dwa = Array2::<F>::zeros((n, 2 * n));
+        general_mat_mul(
+            F::one(),
+            &tp.h.span(0, steps).t(),
+            &tp.g1.span(0, steps),
+            F::zero(),
+            &mut dwa,
+        );
+        if self.rk2() {
+            general_mat_mul(
+                F::one(),
+                &tp.hm.span(0, steps).t(),
+                &tp.g2.span(0, steps),
+                F::one(),
+                &mut dwa,
+            );
+        }
+        self.accumulate_dm(dwa.view(), grads);
+
+        // dL/dz_t is the tanh-branch part of each stage's G.
+        let dz1 = tp.g1.span(0, steps).slice_move(s![.., ..n]);
+        if self.rk2() {
+            let dz2 = tp.g2.span(0, steps).slice_move(s![.., ..n]);
+            Zip::from(&mut tp.dz)
+                .and(&dz1)
+                .and(&dz2)
+                .for_each(|d, &a, &b| *d = a + b);
+            tp.dz.view()
+        } else {
+            tp.g1.span(0, steps).slice_move(s![.., ..n])
+        }
+    }
+}

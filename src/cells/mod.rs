@@ -1,0 +1,161 @@
+//! Recurrent cells. Each cell is one file holding its config (the `[model]` keys of a spec),
+//! its forward recurrence and its hand-written BPTT side by side, with the update equation
+//! at the top. The time loop's surroundings — input projection, decoder, loss, optimiser —
+//! are shared (`model.rs`), so a new cell is one new file plus one line in [`registry!`].
+//!
+//! Shapes: sequences are time-major and flattened, `[T·B, W]`, step `t` being rows
+//! `t·B .. (t+1)·B`; the hidden state is a row vector per example, updated as `h·A`.
+
+use std::any::Any;
+use std::fmt::Debug;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::float::Float;
+use crate::nn::Linear;
+use crate::params::{Layout, Params};
+
+pub mod lipschitz;
+
+/// Whatever a cell records in its forward pass for its backward pass, owned by the caller
+/// and reused across batches of the same shape (no allocation in the time loop).
+pub type Tape = Box<dyn Any + Send>;
+
+/// The gradient arriving at a cell's outputs `h_1..h_T`.
+#[derive(Clone, Copy)]
+pub enum OutGrad<'a, F> {
+    /// Only the last state is read out (classification): dL/dh_T, `[B, N]`.
+    Last(ArrayView2<'a, F>),
+    /// Every state is read out (language modelling, speech): dL/dh_{t+1} for step `t`, `[T·B, N]`.
+    Every(ArrayView2<'a, F>),
+}
+
+impl<'a, F: Float> OutGrad<'a, F> {
+    /// The gradient with respect to the output of step `t` (the state `h_{t+1}`), if any.
+    pub fn at(&self, t: usize, steps: usize) -> Option<ArrayView2<'a, F>> {
+        match *self {
+            OutGrad::Last(d) => (t + 1 == steps).then_some(d),
+            OutGrad::Every(d) => {
+                let b = d.nrows() / steps;
+                Some(d.slice_move(ndarray::s![t * b..(t + 1) * b, ..]))
+            }
+        }
+    }
+}
+
+/// A recurrence `h_{t+1} = Φ(h_t, z_t)` over projected inputs `z_t = x_t·Uᵀ + b`.
+pub trait Cell<F: Float>: Send + Sync {
+    /// The input projection feeding the recurrence, `[p] → [input_width]`
+    /// (N for the Lipschitz cell, 4N for the LSTM's four gates).
+    fn input(&self) -> &Linear;
+
+    /// Width N of the hidden output `h_t` that the decoder reads.
+    fn hidden(&self) -> usize;
+
+    /// Width of the carried state; the first `hidden()` columns are `h` (LSTM: `h‖c`).
+    fn state_width(&self) -> usize {
+        self.hidden()
+    }
+
+    /// Buffers for `steps × batch`; with `keep`, everything backward needs (else O(1) steps).
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape;
+
+    /// Runs the recurrence over `z [T·B, K]` from `state [B, S]`, leaving the final state there.
+    fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape);
+
+    /// The outputs `h_1..h_T` of the last kept forward pass, `[T·B, N]`.
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F>;
+
+    /// BPTT through the last kept forward pass: accumulates the cell's parameter gradients
+    /// into `grads` and returns dL/dz, `[T·B, K]` (the caller maps it through the projection).
+    fn backward<'t>(
+        &self,
+        p: &Params<F>,
+        tape: &'t mut Tape,
+        d_out: OutGrad<'_, F>,
+        grads: &mut Params<F>,
+    ) -> ArrayView2<'t, F>;
+}
+
+/// Recovers a cell's own tape type; a mismatch is a programming error.
+pub fn tape_of<T: 'static>(tape: &mut Tape) -> &mut T {
+    tape.downcast_mut::<T>()
+        .expect("tape made by another cell's new_tape")
+}
+
+/// Read-only [`tape_of`].
+pub fn tape_ref<T: 'static>(tape: &Tape) -> &T {
+    tape.downcast_ref::<T>()
+        .expect("tape made by another cell's new_tape")
+}
+
+/// A cell's `[model]` section: documented fields with the defaults of its paper or code.
+pub trait CellConfig: Serialize + DeserializeOwned + Clone + Debug + PartialEq {
+    /// Hidden width N.
+    fn hidden(&self) -> usize;
+
+    /// Range checks beyond types: `(key, message)` for the first violated one.
+    fn validate(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
+    /// Declares the cell's parameters (checkpoint names) in `layout` and builds the cell.
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>>;
+}
+
+/// Declares [`ModelConfig`], one variant per cell, from `"kind" => Variant(module::Config)` lines.
+macro_rules! registry {
+    ($($kind:literal => $variant:ident($config:ty)),* $(,)?) => {
+        /// The `[model]` section of a spec: `kind` selects the cell, the other keys are its config.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(tag = "kind")]
+        pub enum ModelConfig {
+            $(#[serde(rename = $kind)] $variant($config),)*
+        }
+
+        impl ModelConfig {
+            /// Every `kind` a spec may name.
+            pub const KINDS: &[&str] = &[$($kind),*];
+
+            /// Parses the keys of `[model]` other than `kind`; errors carry the key path.
+            pub fn parse(kind: &str, table: toml::Table) -> Result<Self, (String, String)> {
+                match kind {
+                    $($kind => parse_config(table).map(ModelConfig::$variant),)*
+                    other => Err((
+                        "kind".to_string(),
+                        format!("unknown model kind `{other}`, expected one of {:?}", Self::KINDS),
+                    )),
+                }
+            }
+
+            pub fn kind(&self) -> &'static str {
+                match self { $(ModelConfig::$variant(_) => $kind,)* }
+            }
+
+            pub fn validate(&self) -> Result<(), (String, String)> {
+                match self { $(ModelConfig::$variant(c) => c.validate(),)* }
+            }
+
+            pub fn hidden(&self) -> usize {
+                match self { $(ModelConfig::$variant(c) => c.hidden(),)* }
+            }
+
+            pub fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+                match self { $(ModelConfig::$variant(c) => c.build(input_size, layout),)* }
+            }
+        }
+    };
+}
+
+registry! {
+    "lipschitz" => Lipschitz(lipschitz::LipschitzConfig),
+}
+
+fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, (String, String)> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        (path, e.into_inner().to_string())
+    })
+}

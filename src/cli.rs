@@ -1,0 +1,151 @@
+//! The `lrnn` command line: thin wrappers over the library.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::spec::Spec;
+use crate::{data, grads, train};
+
+#[derive(Parser)]
+#[command(name = "lrnn", version, about = "Lipschitz RNNs and baselines on CPU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train one spec (a paper row) and write its run folder.
+    Run {
+        /// The experiment spec (TOML).
+        spec: PathBuf,
+        /// Override a spec key, e.g. `--set train.epochs=1` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Data directory (default: $LRNN_DATA_DIR, ./data, ../shared/data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Run folder (default: results/runs/<spec name>-seed<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// BLAS threads (overrides train.threads).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Loss and parameter gradients of one batch (HDF5 in, HDF5 out), for parity checks.
+    Grads {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// HDF5 with `x` f32 [batch, T, p] and `y` i64 [batch].
+        #[arg(long)]
+        batch: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Validation and test accuracy of a checkpoint.
+    Eval {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Data sets: what a task trains on.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Print split sizes, sequence length and width of a task as JSON.
+    Inspect {
+        /// Task name (smnist, psmnist).
+        task: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run {
+            spec,
+            overrides,
+            data_dir,
+            out,
+            threads,
+        } => {
+            let mut s = Spec::load(&spec, &overrides)?;
+            if threads.is_some() {
+                s.train.threads = threads;
+            }
+            let out = out.unwrap_or_else(|| {
+                let stem = spec
+                    .file_stem()
+                    .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+                let group = spec
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map_or("".into(), |g| format!("{}-", g.to_string_lossy()));
+                PathBuf::from(format!("results/runs/{group}{stem}-seed{}", s.train.seed))
+            });
+            let opts = train::RunOptions {
+                out: out.clone(),
+                data_dir,
+                command: std::env::args().collect(),
+            };
+            let rows = train::run(&s, &opts)?;
+            if let Some(last) = rows.last() {
+                println!(
+                    "done: test_acc {:.4} after {} epochs; run folder {}",
+                    last.test_acc,
+                    last.epoch,
+                    out.display()
+                );
+            }
+        }
+        Command::Grads {
+            spec,
+            checkpoint,
+            batch,
+            out,
+        } => {
+            let s = Spec::load(&spec, &[])?;
+            let loss = grads::grads(&s, &checkpoint, &batch, &out)?;
+            println!("loss {loss:.9} written with gradients to {}", out.display());
+        }
+        Command::Eval {
+            spec,
+            checkpoint,
+            data_dir,
+        } => {
+            let s = Spec::load(&spec, &[])?;
+            let (val, test) = train::evaluate_checkpoint(&s, &checkpoint, data_dir.as_deref())?;
+            println!(
+                "val_acc {:.4} val_loss {:.4} test_acc {:.4} test_loss {:.4}",
+                val.accuracy(),
+                val.mean(),
+                test.accuracy(),
+                test.mean()
+            );
+        }
+        Command::Data {
+            command: DataCommand::Inspect { task, data_dir },
+        } => {
+            let spec: data::TaskSpec = toml::from_str(&format!("name = \"{task}\""))
+                .with_context(|| format!("unknown task `{task}`"))?;
+            let dir = data::resolve_data_dir(data_dir.as_deref(), None)?;
+            let d = data::load(&spec, &dir)?;
+            println!("{}", d.describe());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Typed library errors. Each names the file (and, for specs, the key) it is about,
+//! so the binary can print one line a user can act on.
+
+use std::path::{Path, PathBuf};
+
+/// Every failure the library reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A data or fixture file whose bytes are not what its format promises.
+    #[error("{}: {msg}", path.display())]
+    Format { path: PathBuf, msg: String },
+
+    /// An experiment spec that does not parse or validate; `key` is the dotted path.
+    #[error("{}: {key}: {msg}", file.display())]
+    Spec {
+        file: PathBuf,
+        key: String,
+        msg: String,
+    },
+
+    #[error("{}: HDF5: {source}", path.display())]
+    Hdf5 { path: PathBuf, source: hdf5::Error },
+
+    /// Tensors whose shapes disagree (a checkpoint for another model, a batch of another width).
+    #[error("{what}: expected shape {expected:?}, found {found:?}")]
+    Shape {
+        what: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+
+    /// Training produced a non-finite loss.
+    #[error("loss diverged (non-finite: {loss}) at epoch {epoch}, step {step}")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+
+    /// Data that cannot be found where the spec and the command line point.
+    #[error("{0}")]
+    Data(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+
+    pub fn hdf5(path: impl AsRef<Path>, source: hdf5::Error) -> Self {
+        Error::Hdf5 {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn spec(file: impl AsRef<Path>, key: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Spec {
+            file: file.as_ref().to_path_buf(),
+            key: key.into(),
+            msg: msg.into(),
+        }
+    }
+}

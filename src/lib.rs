@@ -1,0 +1,26 @@
+//! `lrnn`: Lipschitz recurrent neural networks (Erichson et al., ICLR 2021) and their
+//! baselines, trained on CPU with hand-written forward and backward passes.
+//!
+//! Layout: `cells/` holds one file a recurrent cell; `model` wraps a cell with the shared
+//! encoder/decoder and loss; `train` is the loop; `data/` one file a data source; `spec`
+//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts.
+
+// Links the system OpenBLAS that ndarray's BLAS path calls.
+use blas_src as _;
+
+pub mod blas;
+pub mod cells;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod float;
+pub mod grads;
+pub mod model;
+pub mod nn;
+pub mod optim;
+pub mod params;
+pub mod spec;
+pub mod train;
+
+pub use error::{Error, Result};

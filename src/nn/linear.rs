@@ -1,0 +1,79 @@
+//! Affine map `y = x·Wᵀ + b` with PyTorch's `nn.Linear` layout (`W` is `[out, in]`) and
+//! default initialisation, used as the encoder `U, b` and the decoder `D, c`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+
+use crate::float::Float;
+use crate::params::{Init, Layout, ParamId, Params};
+
+/// A linear layer's parameter ids and sizes.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: ParamId,
+    pub bias: Option<ParamId>,
+    pub fan_in: usize,
+    pub fan_out: usize,
+}
+
+impl Linear {
+    /// Declares `weight` `[fan_out, fan_in]` and `bias` `[fan_out]`, both U(±1/√fan_in) as `nn.Linear`.
+    pub fn declare(
+        layout: &mut Layout,
+        weight: &str,
+        bias: Option<&str>,
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Self {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let weight = layout.add(weight, &[fan_out, fan_in], Init::Uniform { bound });
+        let bias = bias.map(|b| layout.add(b, &[fan_out], Init::Uniform { bound }));
+        Linear {
+            weight,
+            bias,
+            fan_in,
+            fan_out,
+        }
+    }
+
+    /// `y [R, out] ← x [R, in]·Wᵀ + b`.
+    pub fn forward<F: Float>(&self, p: &Params<F>, x: ArrayView2<F>, mut y: ArrayViewMut2<F>) {
+        general_mat_mul(F::one(), &x, &p.matrix(self.weight).t(), F::zero(), &mut y);
+        if let Some(b) = self.bias {
+            let b = p.vector(b);
+            y.rows_mut().into_iter().for_each(|mut row| row += &b);
+        }
+    }
+
+    /// Accumulates `dW += dyᵀ·x` and `db += Σ_rows dy` for `x [R, in]`, `dy [R, out]`.
+    pub fn backward<F: Float>(&self, x: ArrayView2<F>, dy: ArrayView2<F>, grads: &mut Params<F>) {
+        general_mat_mul(
+            F::one(),
+            &dy.t(),
+            &x,
+            F::one(),
+            &mut grads.matrix_mut(self.weight),
+        );
+        if let Some(b) = self.bias {
+            let mut db = grads.vector_mut(b);
+            Zip::from(&mut db)
+                .and(
+                    dy.axis_iter(Axis(1))
+                        .map(|col| col.sum())
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                )
+                .for_each(|d, &s| *d += s);
+        }
+    }
+
+    /// `dx [R, in] ← dy [R, out]·W`.
+    pub fn backward_input<F: Float>(
+        &self,
+        p: &Params<F>,
+        dy: ArrayView2<F>,
+        mut dx: ArrayViewMut2<F>,
+    ) {
+        general_mat_mul(F::one(), &dy, &p.matrix(self.weight), F::zero(), &mut dx);
+    }
+}
