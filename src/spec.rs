@@ -72,7 +72,7 @@ impl Spec {
         let rest: Rest =
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let key = e.path().to_string();
-                Error::spec(file, dotted("", &key), e.into_inner().to_string())
+                Error::spec(file, dotted("", &key), first_line(&e.into_inner().to_string()))
             })?;
         let spec = Spec {
             description: rest.description,
@@ -110,6 +110,11 @@ impl Spec {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("specs serialise")
     }
+}
+
+/// serde's message without the location lines the TOML deserializer appends (the key says it).
+pub(crate) fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or_default().to_string()
 }
 
 fn dotted(prefix: &str, key: &str) -> String {

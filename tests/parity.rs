@@ -1,0 +1,48 @@
+//! `lrnn grads` against PyTorch: the fixtures in `tests/fixtures/parity/` were made by
+//! `scripts/parity/make_lipschitz_fixtures.py`, an independent autograd implementation of the
+//! paper's equations in float64; lrnn computes in f32 and must agree to ~1e-4 relative.
+
+mod common;
+
+use std::path::Path;
+
+fn read(path: &Path, name: &str) -> Vec<f64> {
+    let f = hdf5::File::open(path).unwrap();
+    f.dataset(name).unwrap().read_raw::<f64>().unwrap()
+}
+
+fn check_case(case: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(case);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("G.h5");
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let run = common::lrnn(
+        tmp.path(),
+        &[
+            "grads", "--spec", &path("spec.toml"), "--checkpoint", &path("checkpoint.h5"),
+            "--batch", &path("batch.h5"), "--out", out.to_str().unwrap(),
+        ],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let expected = dir.join("expected.h5");
+    let (ours, theirs) = (read(&out, "loss")[0], read(&expected, "loss")[0]);
+    assert!((ours - theirs).abs() <= 1e-5 * theirs.abs(), "{case} loss: {ours} vs {theirs}");
+    for name in ["cell/M_A", "cell/M_W", "encoder/weight", "encoder/bias", "decoder/weight", "decoder/bias"] {
+        let (a, b) = (read(&out, name), read(&expected, name));
+        assert_eq!(a.len(), b.len(), "{case} {name}");
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = a.iter().zip(&b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(scale > 0.0, "{case} {name}: the reference gradient is zero");
+        assert!(err <= 1e-4 * scale, "{case} {name}: max error {err:e} against max |grad| {scale:e}");
+    }
+}
+
+#[test]
+fn lipschitz_euler_matches_pytorch() {
+    check_case("lipschitz_euler");
+}
+
+#[test]
+fn lipschitz_rk2_matches_pytorch() {
+    check_case("lipschitz_rk2");
+}
