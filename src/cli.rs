@@ -66,7 +66,7 @@ enum Command {
 enum DataCommand {
     /// Print split sizes, sequence length and width of a task as JSON.
     Inspect {
-        /// Task name (smnist, psmnist).
+        /// Task name (smnist, psmnist, cifar10, ncifar10, ptb_char, speech, adding).
         task: String,
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -105,8 +105,9 @@ pub fn main() -> Result<()> {
             let rows = train::run(&s, &opts)?;
             if let Some(last) = rows.last() {
                 println!(
-                    "done: test_acc {:.4} after {} epochs; run folder {}",
-                    last.test_acc,
+                    "done: test_{} {:.4} after {} epochs; run folder {}",
+                    last.metric.as_str(),
+                    last.test_metric(),
                     last.epoch,
                     out.display()
                 );
@@ -128,23 +129,30 @@ pub fn main() -> Result<()> {
             data_dir,
         } => {
             let s = Spec::load(&spec, &[])?;
-            let (val, test) = train::evaluate_checkpoint(&s, &checkpoint, data_dir.as_deref())?;
+            let (val, test, metric) =
+                train::evaluate_checkpoint(&s, &checkpoint, data_dir.as_deref())?;
+            let m = metric.as_str();
             println!(
-                "val_acc {:.4} val_loss {:.4} test_acc {:.4} test_loss {:.4}",
-                val.accuracy(),
+                "val_{m} {:.4} val_loss {:.4} test_{m} {:.4} test_loss {:.4}",
+                metric.of(&val),
                 val.mean(),
-                test.accuracy(),
+                metric.of(&test),
                 test.mean()
             );
         }
         Command::Data {
             command: DataCommand::Inspect { task, data_dir },
         } => {
-            let spec: data::TaskSpec = toml::from_str(&format!("name = \"{task}\""))
-                .with_context(|| format!("unknown task `{task}`"))?;
-            let dir = data::resolve_data_dir(data_dir.as_deref(), None)?;
-            let d = data::load(&spec, &dir)?;
-            println!("{}", d.describe());
+            let cfg = data::TaskConfig::named(&task).map_err(|(_, msg)| anyhow::anyhow!(msg))?;
+            let dir = if cfg.needs_data() {
+                Some(data::resolve_data_dir(data_dir.as_deref())?)
+            } else {
+                None
+            };
+            let t = cfg
+                .load(dir.as_deref())
+                .with_context(|| format!("task {task}"))?;
+            println!("{}", serde_json::to_string(t.info())?);
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use ndarray::Array2;
 
 use crate::checkpoint::{self, read_f64};
 use crate::error::{Error, Result};
+use crate::model::Batch;
 use crate::params::Params;
 use crate::spec::Spec;
 use crate::train::build_model;
@@ -68,16 +69,21 @@ pub fn grads(spec: &Spec, checkpoint_path: &Path, batch_path: &Path, out: &Path)
             found: vec![batch.x.ncols()],
         });
     }
-    if let Some(&bad) = batch.y.iter().find(|&&l| l >= model.classes) {
+    if let Some(&bad) = batch.y.iter().find(|&&l| l >= model.output_size) {
         return Err(Error::format(
             batch_path,
-            format!("label {bad} outside 0..{}", model.classes),
+            format!("label {bad} outside 0..{}", model.output_size),
         ));
     }
     let steps = batch.x.nrows() / batch.y.len();
     let mut ws = model.workspace(steps, batch.y.len(), true);
     let mut g = Params::zeros(model.layout.clone());
-    let stats = model.loss_and_grad(&params, batch.x.view(), &batch.y, &mut ws, &mut g);
+    let stats = model.forward_backward(
+        &params,
+        &Batch::classes(batch.x, batch.y),
+        &mut ws,
+        Some(&mut g),
+    );
     let loss = stats.mean();
     checkpoint::write_atomic(out, |file| {
         checkpoint::write_scalar(file, "loss", loss)?;

@@ -1,5 +1,7 @@
-//! A sequence classifier: input projection → recurrent cell → linear decoder of the last state,
-//! trained with softmax cross-entropy. This is the part every cell shares.
+//! A sequence model: input projection → recurrent cell → linear decoder, read out either at
+//! the last state (sequence classification, the adding task) or at every step (character
+//! language modelling, frame prediction), with the loss its target calls for. This is the
+//! part every cell shares.
 
 use std::sync::Arc;
 
@@ -9,8 +11,52 @@ use rand::SeedableRng;
 use crate::cells::{Cell, ModelConfig, OutGrad, Tape};
 use crate::float::Float;
 use crate::nn::Linear;
-use crate::nn::loss::{LossStats, cross_entropy};
+use crate::nn::loss::{LossStats, cross_entropy, mse};
 use crate::params::{Layout, Params};
+
+/// What a batch is trained against; it decides the readout and the loss.
+#[derive(Clone, Debug)]
+pub enum Target<F> {
+    /// A class a sequence, `[B]`, from the last state; cross-entropy.
+    Class(Vec<usize>),
+    /// A token a step, `[T·B]` time-major, from every state; cross-entropy (nats a token).
+    Tokens(Vec<usize>),
+    /// A vector a step, `[T·B, q]`, from every state, with `mask [T·B]` (1 = real step); mean squared error.
+    Frames { values: Array2<F>, mask: Vec<F> },
+    /// A vector a sequence, `[B, q]`, from the last state; mean squared error.
+    Value(Array2<F>),
+}
+
+impl<F> Target<F> {
+    /// Whether the decoder reads every state rather than the last.
+    pub fn every_step(&self) -> bool {
+        matches!(self, Target::Tokens(_) | Target::Frames { .. })
+    }
+}
+
+/// A batch of sequences as the model consumes them.
+#[derive(Clone, Debug)]
+pub struct Batch<F> {
+    /// Inputs, time-major `[T·B, p]`.
+    pub x: Array2<F>,
+    /// Sequences B.
+    pub size: usize,
+    pub target: Target<F>,
+    /// Start from the state the previous batch left (truncated BPTT over a stream).
+    pub carry: bool,
+}
+
+impl<F> Batch<F> {
+    /// A classification batch: one label a sequence, fresh state.
+    pub fn classes(x: Array2<F>, labels: Vec<usize>) -> Self {
+        Batch {
+            x,
+            size: labels.len(),
+            target: Target::Class(labels),
+            carry: false,
+        }
+    }
+}
 
 /// The network: its parameter layout and the modules that read it.
 pub struct Model<F: Float> {
@@ -20,29 +66,31 @@ pub struct Model<F: Float> {
     /// `decoder/weight [q, N]`, `decoder/bias [q]`.
     pub decoder: Linear,
     pub input_size: usize,
-    pub classes: usize,
+    /// Classes, vocabulary size or output features q.
+    pub output_size: usize,
 }
 
-/// Buffers for one batch shape, reused from batch to batch.
+/// Buffers for one batch shape, reused from batch to batch; holds the carried state.
 pub struct Workspace<F> {
     steps: usize,
     batch: usize,
     keep: bool,
+    every: bool,
     tape: Tape,
     /// Projected inputs `[T·B, K]`.
     z: Array2<F>,
     /// Carried state `[B, S]`.
     state: Array2<F>,
-    /// `[B, q]` and its gradient.
-    logits: Array2<F>,
-    dlogits: Array2<F>,
-    /// dL/dh_T, `[B, N]`.
+    /// Decoder outputs and their gradient, `[B, q]` or `[T·B, q]`.
+    out: Array2<F>,
+    dout: Array2<F>,
+    /// Gradient at the read-out states, `[B, N]` or `[T·B, N]`.
     dh: Array2<F>,
 }
 
 impl<F: Float> Model<F> {
-    /// Builds the cell named by `config` for inputs of width `input_size` and `classes` outputs.
-    pub fn new(config: &ModelConfig, input_size: usize, classes: usize) -> Self {
+    /// Builds the cell named by `config` for inputs of width `input_size` and `output_size` outputs.
+    pub fn new(config: &ModelConfig, input_size: usize, output_size: usize) -> Self {
         let mut layout = Layout::default();
         let cell = config.build::<F>(input_size, &mut layout);
         let decoder = Linear::declare(
@@ -50,7 +98,7 @@ impl<F: Float> Model<F> {
             "decoder/weight",
             Some("decoder/bias"),
             cell.hidden(),
-            classes,
+            output_size,
         );
         Model {
             config: config.clone(),
@@ -58,7 +106,7 @@ impl<F: Float> Model<F> {
             cell,
             decoder,
             input_size,
-            classes,
+            output_size,
         }
     }
 
@@ -75,48 +123,87 @@ impl<F: Float> Model<F> {
         self.layout.len()
     }
 
-    /// Buffers for batches of `batch` sequences of `steps`; `keep` records the tape for BPTT.
+    /// Buffers for `batch` sequences of `steps` read out at the last state; `keep` records the
+    /// tape. Any workspace will do: [`Model::forward_backward`] refits it to the batch it gets.
     pub fn workspace(&self, steps: usize, batch: usize, keep: bool) -> Workspace<F> {
+        self.alloc(steps, batch, keep, false)
+    }
+
+    fn alloc(&self, steps: usize, batch: usize, keep: bool, every: bool) -> Workspace<F> {
+        let read = if every { steps * batch } else { batch };
         Workspace {
             steps,
             batch,
             keep,
+            every,
             tape: self.cell.new_tape(steps, batch, keep),
             z: Array2::zeros((steps * batch, self.cell.input().fan_out)),
             state: Array2::zeros((batch, self.cell.state_width())),
-            logits: Array2::zeros((batch, self.classes)),
-            dlogits: Array2::zeros((batch, self.classes)),
-            dh: Array2::zeros((batch, self.cell.hidden())),
+            out: Array2::zeros((read, self.output_size)),
+            dout: Array2::zeros((read, self.output_size)),
+            dh: Array2::zeros((read, self.cell.hidden())),
         }
     }
 
-    fn fit(&self, ws: &mut Workspace<F>, steps: usize, batch: usize, keep: bool) {
-        if (ws.steps, ws.batch, ws.keep) != (steps, batch, keep) {
-            *ws = self.workspace(steps, batch, keep);
-        }
-    }
-
-    /// Logits of the last state for `x [T·B, p]` (time-major), left in the workspace.
-    fn forward(
+    /// Loss of `batch` against its target; with `grads`, also its gradient (overwriting
+    /// `grads`). With `batch.carry`, the recurrence starts from the state the previous batch
+    /// left in `ws` (truncated BPTT; no gradient flows into it), else from zero.
+    pub fn forward_backward(
         &self,
         p: &Params<F>,
-        x: ArrayView2<F>,
-        batch: usize,
-        keep: bool,
+        batch: &Batch<F>,
         ws: &mut Workspace<F>,
-    ) {
+        grads: Option<&mut Params<F>>,
+    ) -> LossStats {
+        let (x, target) = (batch.x.view(), &batch.target);
         assert_eq!(x.ncols(), self.input_size, "input width");
-        let steps = x.nrows() / batch;
-        self.fit(ws, steps, batch, keep);
+        let steps = x.nrows() / batch.size;
+        let every = target.every_step();
+        // Every-step readouts need the outputs of all steps, so they keep the tape.
+        let keep = grads.is_some() || every;
+        let shape = (steps, batch.size, keep, every);
+        if (ws.steps, ws.batch, ws.keep, ws.every) != shape {
+            *ws = self.alloc(steps, batch.size, keep, every);
+        } else if !batch.carry {
+            ws.state.fill(F::zero());
+        }
+
         self.cell.input().forward(p, x, ws.z.view_mut());
-        ws.state.fill(F::zero());
         self.cell
             .forward(p, ws.z.view(), ws.state.view_mut(), &mut ws.tape);
-        let h = ws.state.slice(s![.., ..self.cell.hidden()]);
-        self.decoder.forward(p, h, ws.logits.view_mut());
+        let n = self.cell.hidden();
+        let read: ArrayView2<F> = if every {
+            self.cell.outputs(&ws.tape)
+        } else {
+            ws.state.slice(s![.., ..n])
+        };
+        self.decoder.forward(p, read, ws.out.view_mut());
+        let dout = grads.is_some().then_some(ws.dout.view_mut());
+        let stats = match target {
+            Target::Class(y) | Target::Tokens(y) => cross_entropy(ws.out.view(), y, dout, 1.0),
+            Target::Frames { values, mask } => mse(ws.out.view(), values.view(), Some(mask), dout),
+            Target::Value(v) => mse(ws.out.view(), v.view(), None, dout),
+        };
+        let Some(grads) = grads else {
+            return stats;
+        };
+
+        grads.fill_zero();
+        self.decoder.backward(read, ws.dout.view(), grads);
+        self.decoder
+            .backward_input(p, ws.dout.view(), ws.dh.view_mut());
+        let d_out = if every {
+            OutGrad::Every(ws.dh.view())
+        } else {
+            OutGrad::Last(ws.dh.view())
+        };
+        // The tape and the read-out view borrow the workspace; the state is not needed any more.
+        let dz = self.cell.backward(p, &mut ws.tape, d_out, grads);
+        self.cell.input().backward(x, dz, grads);
+        stats
     }
 
-    /// Mean cross-entropy of a batch and its gradient, written to `grads` (overwritten).
+    /// Mean cross-entropy of a classification batch and its gradient, written to `grads`.
     pub fn loss_and_grad(
         &self,
         p: &Params<F>,
@@ -125,22 +212,15 @@ impl<F: Float> Model<F> {
         ws: &mut Workspace<F>,
         grads: &mut Params<F>,
     ) -> LossStats {
-        let batch = labels.len();
-        self.forward(p, x, batch, true, ws);
-        let stats = cross_entropy(ws.logits.view(), labels, Some(ws.dlogits.view_mut()), 1.0);
-        grads.fill_zero();
-        let h = ws.state.slice(s![.., ..self.cell.hidden()]);
-        self.decoder.backward(h, ws.dlogits.view(), grads);
-        self.decoder
-            .backward_input(p, ws.dlogits.view(), ws.dh.view_mut());
-        let dz = self
-            .cell
-            .backward(p, &mut ws.tape, OutGrad::Last(ws.dh.view()), grads);
-        self.cell.input().backward(x, dz, grads);
-        stats
+        self.forward_backward(
+            p,
+            &Batch::classes(x.to_owned(), labels.to_vec()),
+            ws,
+            Some(grads),
+        )
     }
 
-    /// Loss and accuracy of a batch without recording a tape.
+    /// Loss and accuracy of a classification batch without recording a tape.
     pub fn evaluate(
         &self,
         p: &Params<F>,
@@ -148,12 +228,11 @@ impl<F: Float> Model<F> {
         labels: &[usize],
         ws: &mut Workspace<F>,
     ) -> LossStats {
-        self.forward(p, x, labels.len(), false, ws);
-        cross_entropy(ws.logits.view(), labels, None, 1.0)
+        self.forward_backward(p, &Batch::classes(x.to_owned(), labels.to_vec()), ws, None)
     }
 
-    /// Logits `[B, q]` of the last [`Model::evaluate`] or [`Model::loss_and_grad`].
-    pub fn logits<'w>(&self, ws: &'w Workspace<F>) -> ArrayView2<'w, F> {
-        ws.logits.view()
+    /// Decoder outputs of the last pass, `[B, q]` (last-state readout) or `[T·B, q]`.
+    pub fn outputs<'w>(&self, ws: &'w Workspace<F>) -> ArrayView2<'w, F> {
+        ws.out.view()
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::ModelConfig;
-use crate::data::TaskSpec;
+use crate::data::TaskConfig;
 use crate::error::{Error, Result};
 use crate::train::TrainSpec;
 
@@ -19,16 +19,15 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub model: ModelConfig,
-    pub task: TaskSpec,
+    pub task: TaskConfig,
     pub train: TrainSpec,
 }
 
-/// Everything but `[model]`, whose keys depend on its `kind`.
+/// Everything but `[model]` and `[task]`, whose keys depend on their `kind` and `name`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Rest {
     description: Option<String>,
-    task: TaskSpec,
     train: TrainSpec,
 }
 
@@ -45,39 +44,25 @@ impl Spec {
 
     /// Checks a merged table; `file` is named in errors.
     pub fn from_table(file: &Path, mut table: toml::Table) -> Result<Spec> {
-        let mut model = match table.remove("model") {
-            Some(toml::Value::Table(t)) => t,
-            Some(_) => return Err(Error::spec(file, "model", "must be a table")),
-            None => return Err(Error::spec(file, "model", "missing section [model]")),
-        };
-        let kind = match model.remove("kind") {
-            Some(toml::Value::String(s)) => s,
-            Some(v) => {
-                return Err(Error::spec(
-                    file,
-                    "model.kind",
-                    format!("expected a string, found {}", v.type_str()),
-                ));
-            }
-            None => {
-                return Err(Error::spec(
-                    file,
-                    "model.kind",
-                    format!("missing; one of {:?}", ModelConfig::KINDS),
-                ));
-            }
-        };
+        let (kind, model) = tagged(file, &mut table, "model", "kind")?;
         let model = ModelConfig::parse(&kind, model)
             .map_err(|(key, msg)| Error::spec(file, dotted("model", &key), msg))?;
+        let (name, task) = tagged(file, &mut table, "task", "name")?;
+        let task = TaskConfig::parse(&name, task)
+            .map_err(|(key, msg)| Error::spec(file, dotted("task", &key), msg))?;
         let rest: Rest =
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let key = e.path().to_string();
-                Error::spec(file, dotted("", &key), first_line(&e.into_inner().to_string()))
+                Error::spec(
+                    file,
+                    dotted("", &key),
+                    first_line(&e.into_inner().to_string()),
+                )
             })?;
         let spec = Spec {
             description: rest.description,
             model,
-            task: rest.task,
+            task,
             train: rest.train,
         };
         spec.validate()
@@ -109,6 +94,37 @@ impl Spec {
     /// The resolved spec as TOML (what a run folder keeps).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("specs serialise")
+    }
+}
+
+/// Removes section `[section]` from `table` and its selector key (`kind`, `name`), which
+/// decides how the rest of the section is read.
+fn tagged(
+    file: &Path,
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+) -> Result<(String, toml::Table)> {
+    let mut t = match table.remove(section) {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => return Err(Error::spec(file, section, "must be a table")),
+        None => {
+            return Err(Error::spec(
+                file,
+                section,
+                format!("missing section [{section}]"),
+            ));
+        }
+    };
+    let path = format!("{section}.{key}");
+    match t.remove(key) {
+        Some(toml::Value::String(s)) => Ok((s, t)),
+        Some(v) => Err(Error::spec(
+            file,
+            path,
+            format!("expected a string, found {}", v.type_str()),
+        )),
+        None => Err(Error::spec(file, path, "missing")),
     }
 }
 

@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::Array2;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
-use crate::data::{self, Classification, Split};
+use crate::data::{self, Metric, SplitName, Task};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::nn::loss::LossStats;
@@ -109,18 +107,17 @@ impl TrainSpec {
     }
 }
 
-/// One row of `metrics.csv`.
-#[derive(Clone, Debug, Serialize)]
+/// One row of `metrics.csv`; the metric columns are named after the task's metric
+/// (`val_acc`, `test_bpc`, `val_mse`, …).
+#[derive(Clone, Debug)]
 pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
     pub lr: f64,
-    pub train_loss: f64,
-    pub train_acc: f64,
-    pub val_loss: f64,
-    pub val_acc: f64,
-    pub test_loss: f64,
-    pub test_acc: f64,
+    pub metric: Metric,
+    pub train: LossStats,
+    pub val: LossStats,
+    pub test: LossStats,
     /// Mean global gradient norm before clipping.
     pub grad_norm: f64,
     pub steps: usize,
@@ -128,6 +125,37 @@ pub struct EpochMetrics {
     pub train_s: f64,
     /// Seconds since the run started.
     pub elapsed_s: f64,
+}
+
+impl EpochMetrics {
+    /// `(column, value)` pairs in file order.
+    pub fn columns(&self) -> Vec<(String, f64)> {
+        let m = self.metric.as_str();
+        let mut cols = vec![
+            ("epoch".to_string(), self.epoch as f64),
+            ("lr".to_string(), self.lr),
+        ];
+        for (split, stats) in [
+            ("train", &self.train),
+            ("val", &self.val),
+            ("test", &self.test),
+        ] {
+            cols.push((format!("{split}_loss"), stats.mean()));
+            cols.push((format!("{split}_{m}"), self.metric.of(stats)));
+        }
+        cols.extend([
+            ("grad_norm".to_string(), self.grad_norm),
+            ("steps".to_string(), self.steps as f64),
+            ("train_s".to_string(), self.train_s),
+            ("elapsed_s".to_string(), self.elapsed_s),
+        ]);
+        cols
+    }
+
+    /// The test metric (accuracy, bits per character or MSE).
+    pub fn test_metric(&self) -> f64 {
+        self.metric.of(&self.test)
+    }
 }
 
 /// Where a run writes and where it reads data.
@@ -139,21 +167,20 @@ pub struct RunOptions {
     pub command: Vec<String>,
 }
 
-/// Loss and accuracy of `model` on a whole split, in batches of `batch` without a tape.
+/// Loss statistics of `model` over a whole split, in batches of `batch` (the state carried
+/// from batch to batch where the task streams, as PTB).
 pub fn evaluate_split(
     model: &Model<f32>,
     params: &Params<f32>,
-    data: &Classification,
-    split: &Split,
+    task: &dyn Task,
+    split: SplitName,
     batch: usize,
 ) -> LossStats {
-    let mut ws = model.workspace(data.seq_len, batch.min(split.len.max(1)), false);
-    let (mut x, mut y) = (Array2::zeros((0, 0)), Vec::new());
+    let mut ws = model.workspace(1, 1, false);
     let mut stats = LossStats::default();
-    let order: Vec<usize> = (0..split.len).collect();
-    for chunk in order.chunks(batch) {
-        data.batch(split, chunk, &mut x, &mut y);
-        stats.merge(model.evaluate(params, x.view(), &y, &mut ws));
+    for i in 0..task.num_batches(split, batch) {
+        let b = task.batch(split, batch, 0, 0, i);
+        stats.merge(model.forward_backward(params, &b, &mut ws, None));
     }
     stats
 }
@@ -167,9 +194,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 
 fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::format(path, e.to_string());
+    if let Some(first) = rows.first() {
+        w.write_record(first.columns().iter().map(|(k, _)| k.as_str()))
+            .map_err(csv_err)?;
+    }
     for r in rows {
-        w.serialize(r)
-            .map_err(|e| Error::format(path, e.to_string()))?;
+        w.write_record(r.columns().iter().map(|(_, v)| v.to_string()))
+            .map_err(csv_err)?;
     }
     let bytes = w
         .into_inner()
@@ -177,10 +209,29 @@ fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// The model a spec describes, for a task of `input_size` and `classes`.
+/// The model a spec describes, sized for its task.
 pub fn build_model(spec: &Spec) -> Model<f32> {
-    let (input_size, classes) = spec.task.dims();
-    Model::new(&spec.model, input_size, classes)
+    let (input_size, output_size) = spec.task.dims();
+    Model::new(&spec.model, input_size, output_size)
+}
+
+/// The task a spec names, read from the data directory when it needs one.
+pub fn load_task(spec: &Spec, data_dir: Option<&Path>) -> Result<Box<dyn Task>> {
+    let dir = if spec.task.needs_data() {
+        Some(data::resolve_data_dir(data_dir)?)
+    } else {
+        None
+    };
+    let task = spec.task.load(dir.as_deref())?;
+    let info = task.info();
+    if (info.input_size, info.output_size) != spec.task.dims() {
+        return Err(Error::Shape {
+            what: format!("{} data (input, output) widths", info.task),
+            expected: vec![spec.task.dims().0, spec.task.dims().1],
+            found: vec![info.input_size, info.output_size],
+        });
+    }
+    Ok(task)
 }
 
 /// Trains `spec` to completion, writing the run folder `opts.out`; returns the per-epoch metrics.
@@ -190,21 +241,20 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
     if let Some(n) = tr.threads {
         crate::blas::set_threads(n);
     }
-    let dir = data::resolve_data_dir(opts.data_dir.as_deref(), spec.task.data_dir.as_deref())?;
-    let data = data::load(&spec.task, &dir)?;
+    let task = load_task(spec, opts.data_dir.as_deref())?;
+    let info = task.info();
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     write_atomic(&opts.out.join("spec.toml"), spec.to_toml().as_bytes())?;
-    let info = serde_json::json!({
+    let run_info = serde_json::json!({
         "command": opts.command,
         "version": env!("CARGO_PKG_VERSION"),
-        "data_dir": dir,
-        "sources": data.sources,
+        "data": info,
         "blas": crate::blas::config(),
         "blas_threads": crate::blas::threads(),
     });
     write_atomic(
         &opts.out.join("run.json"),
-        serde_json::to_string_pretty(&info)
+        serde_json::to_string_pretty(&run_info)
             .expect("json")
             .as_bytes(),
     )?;
@@ -213,34 +263,32 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
     let mut params = model.init(tr.seed);
     let mut grads = Params::zeros(model.layout.clone());
     let mut opt = Optimizer::new(tr.optimizer_config(), model.num_params());
-    let mut ws = model.workspace(data.seq_len, tr.batch_size, true);
-    let (mut x, mut y) = (Array2::zeros((0, 0)), Vec::new());
+    let mut ws = model.workspace(info.seq_len, tr.batch_size, true);
     let mut rows = Vec::new();
 
-    let steps_per_epoch = data.train.len.div_ceil(tr.batch_size);
+    let steps_per_epoch = task.num_batches(SplitName::Train, tr.batch_size);
     let steps_per_epoch = tr
         .max_steps_per_epoch
         .map_or(steps_per_epoch, |m| m.min(steps_per_epoch));
     let tty = std::io::stderr().is_terminal();
     println!(
-        "{} {} N={} on {} ({} train / {} val / {} test, T={}), {} parameters, {} BLAS threads",
+        "{} {} N={}: {} train / {} val / {} test, T={}, {} parameters, {} BLAS threads",
         spec.model.kind(),
-        spec.task.name.as_str(),
+        info.task,
         spec.model.hidden(),
-        dir.display(),
-        data.train.len,
-        data.val.len,
-        data.test.len,
-        data.seq_len,
+        info.train,
+        info.val,
+        info.test,
+        info.seq_len,
         model.num_params(),
         crate::blas::threads()
     );
+    for note in &info.notes {
+        println!("  {note}");
+    }
 
     for epoch in 0..tr.epochs {
         let lr = lr_at(epoch, tr.lr, tr.lr_decay, &tr.lr_decay_epochs);
-        // Each epoch's order comes from its own PCG stream, so a resumed run can recreate it.
-        let mut order: Vec<usize> = (0..data.train.len).collect();
-        order.shuffle(&mut rand_pcg::Pcg64::new(tr.seed as u128, epoch as u128));
         let bar = if tty {
             ProgressBar::new(steps_per_epoch as u64)
         } else {
@@ -257,13 +305,9 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         let t0 = Instant::now();
         let mut stats = LossStats::default();
         let mut norm_sum = 0.0;
-        for (step, chunk) in order
-            .chunks(tr.batch_size)
-            .take(steps_per_epoch)
-            .enumerate()
-        {
-            data.batch(&data.train, chunk, &mut x, &mut y);
-            let s = model.loss_and_grad(&params, x.view(), &y, &mut ws, &mut grads);
+        for step in 0..steps_per_epoch {
+            let batch = task.batch(SplitName::Train, tr.batch_size, tr.seed, epoch, step);
+            let s = model.forward_backward(&params, &batch, &mut ws, Some(&mut grads));
             if !s.sum.is_finite() {
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
@@ -293,60 +337,71 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         }
         let train_s = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let val = evaluate_split(&model, &params, &data, &data.val, tr.eval_batch_size);
-        let test = evaluate_split(&model, &params, &data, &data.test, tr.eval_batch_size);
-        let steps = steps_per_epoch;
-        rows.push(EpochMetrics {
+        let val = evaluate_split(
+            &model,
+            &params,
+            task.as_ref(),
+            SplitName::Val,
+            tr.eval_batch_size,
+        );
+        let test = evaluate_split(
+            &model,
+            &params,
+            task.as_ref(),
+            SplitName::Test,
+            tr.eval_batch_size,
+        );
+        let row = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss: stats.mean(),
-            train_acc: stats.accuracy(),
-            val_loss: val.mean(),
-            val_acc: val.accuracy(),
-            test_loss: test.mean(),
-            test_acc: test.accuracy(),
-            grad_norm: norm_sum / steps as f64,
-            steps,
+            metric: info.metric,
+            train: stats,
+            val,
+            test,
+            grad_norm: norm_sum / steps_per_epoch.max(1) as f64,
+            steps: steps_per_epoch,
             train_s,
             elapsed_s: started.elapsed().as_secs_f64(),
-        });
-        let (m, v) = opt.state();
-        checkpoint::save(
-            &opts.out.join("checkpoint.h5"),
-            &params,
-            &[("optimizer/m", m), ("optimizer/v", v)],
-        )?;
-        write_metrics(&opts.out.join("metrics.csv"), &rows)?;
+        };
+        let m = info.metric;
         println!(
-            "epoch {}/{} lr {:.2e} train_loss {:.4} train_acc {:.4} val_acc {:.4} test_acc {:.4} ({:.1} s, {:.1} ms/step)",
+            "epoch {}/{} lr {:.2e} train_loss {:.4} val_{k} {:.4} test_{k} {:.4} ({:.1} s, {:.1} ms/step)",
             epoch + 1,
             tr.epochs,
             lr,
             stats.mean(),
-            stats.accuracy(),
-            val.accuracy(),
-            test.accuracy(),
+            m.of(&val),
+            m.of(&test),
             train_s,
-            1e3 * train_s / steps as f64
+            1e3 * train_s / steps_per_epoch.max(1) as f64,
+            k = m.as_str(),
         );
+        rows.push(row);
+        let (mo, v) = opt.state();
+        checkpoint::save(
+            &opts.out.join("checkpoint.h5"),
+            &params,
+            &[("optimizer/m", mo), ("optimizer/v", v)],
+        )?;
+        write_metrics(&opts.out.join("metrics.csv"), &rows)?;
     }
     Ok(rows)
 }
 
-/// Loss and accuracy of a checkpoint on the validation and test splits.
+/// Loss statistics of a checkpoint on the validation and test splits, and the task's metric.
 pub fn evaluate_checkpoint(
     spec: &Spec,
     checkpoint: &Path,
     data_dir: Option<&Path>,
-) -> Result<(LossStats, LossStats)> {
-    let dir = data::resolve_data_dir(data_dir, spec.task.data_dir.as_deref())?;
-    let data = data::load(&spec.task, &dir)?;
+) -> Result<(LossStats, LossStats, Metric)> {
+    let task = load_task(spec, data_dir)?;
     let model = build_model(spec);
     let mut params = Params::zeros(model.layout.clone());
     checkpoint::load_into(checkpoint, &mut params)?;
     let b = spec.train.eval_batch_size;
     Ok((
-        evaluate_split(&model, &params, &data, &data.val, b),
-        evaluate_split(&model, &params, &data, &data.test, b),
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Val, b),
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Test, b),
+        task.info().metric,
     ))
 }

@@ -3,12 +3,22 @@
 
 mod common;
 
-use lrnn::data::{self, TaskSpec};
-use lrnn::data::numpy_rng::legacy_permutation;
-use ndarray::Array2;
+use std::path::Path;
 
-fn task(text: &str) -> TaskSpec {
+use lrnn::data::mnist::{self, MnistConfig};
+use lrnn::data::numpy_rng::legacy_permutation;
+use lrnn::data::pixels::PixelTask;
+use lrnn::data::{SplitName, Task};
+use lrnn::model::Target;
+
+fn config(text: &str) -> MnistConfig {
     toml::from_str(text).unwrap()
+}
+
+/// Loads ordered (`smnist …`) or permuted (`psmnist …`) MNIST with the options after the name.
+fn load(spec: &str, dir: &Path) -> lrnn::Result<PixelTask> {
+    let (name, options) = spec.split_once(' ').unwrap_or((spec, ""));
+    mnist::load(&config(&options.replace(';', "\n")), name == "psmnist", dir)
 }
 
 #[test]
@@ -16,21 +26,41 @@ fn loads_gzipped_and_raw_files_with_the_authors_split() {
     for gz in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         common::write_fake_mnist(dir.path(), 300, 50, gz);
-        let d = data::load(&task("name = 'smnist'\nval_size = 40"), dir.path()).unwrap();
+        let d = load("smnist val_size = 40", dir.path()).unwrap();
         assert_eq!((d.train.len, d.val.len, d.test.len), (260, 40, 50));
-        assert_eq!((d.seq_len, d.input_size, d.classes), (784, 1, 10));
+        let info = d.info();
+        assert_eq!(
+            (info.seq_len, info.input_size, info.classes),
+            (784, 1, Some(10))
+        );
         // Validation is the tail of numpy's RandomState(1234).permutation(300).
         let (images, labels) = common::fake_mnist(300, 1);
         let perm = legacy_permutation(1234, 300);
         assert_eq!(d.val.labels[0], labels[perm[260]]);
-        assert_eq!(&d.val.inputs[..784], &images[perm[260] * 784..(perm[260] + 1) * 784]);
+        assert_eq!(
+            &d.val.inputs[..784],
+            &images[perm[260] * 784..(perm[260] + 1) * 784]
+        );
 
         // Batches are time-major [T·B, 1], scaled to [0, 1].
-        let (mut x, mut y) = (Array2::<f32>::zeros((0, 0)), Vec::new());
-        d.batch(&d.val, &[0, 1], &mut x, &mut y);
-        assert_eq!(x.dim(), (784 * 2, 1));
-        assert_eq!(y, vec![d.val.labels[0] as usize, d.val.labels[1] as usize]);
-        assert_eq!(x[[2 * 100 + 1, 0]], d.val.inputs[784 + 100] as f32 / 255.0);
+        let b = d.batch(SplitName::Val, 2, 1, 0, 0);
+        assert_eq!(b.x.dim(), (784 * 2, 1));
+        let Target::Class(y) = &b.target else {
+            panic!("class targets")
+        };
+        assert_eq!(y, &vec![d.val.labels[0] as usize, d.val.labels[1] as usize]);
+        assert_eq!(
+            b.x[[2 * 100 + 1, 0]],
+            d.val.inputs[784 + 100] as f32 / 255.0
+        );
+        // Training batches follow a shuffled order that depends on the epoch only through the seed stream.
+        let (e0, e0b, e1) = (
+            d.batch(SplitName::Train, 8, 1, 0, 3),
+            d.batch(SplitName::Train, 8, 1, 0, 3),
+            d.batch(SplitName::Train, 8, 1, 1, 3),
+        );
+        assert_eq!(e0.x, e0b.x);
+        assert_ne!(e0.x, e1.x);
     }
 }
 
@@ -38,11 +68,14 @@ fn loads_gzipped_and_raw_files_with_the_authors_split() {
 fn permuted_task_reorders_pixels_and_keeps_raw_values() {
     let dir = tempfile::tempdir().unwrap();
     common::write_fake_mnist(dir.path(), 100, 10, true); // permutation file: 783, 782, …, 0
-    let d = data::load(&task("name = 'psmnist'\nval_size = 10"), dir.path()).unwrap();
-    let (mut x, mut y) = (Array2::<f32>::zeros((0, 0)), Vec::new());
-    d.batch(&d.test, &[3], &mut x, &mut y);
+    let d = load("psmnist val_size = 10", dir.path()).unwrap();
+    let x = d.batch(SplitName::Test, 1, 1, 0, 3).x;
     for t in [0, 5, 783] {
-        assert_eq!(x[[t, 0]], d.test.inputs[3 * 784 + 783 - t] as f32, "step {t}");
+        assert_eq!(
+            x[[t, 0]],
+            d.test.inputs[3 * 784 + 783 - t] as f32,
+            "step {t}"
+        );
     }
 }
 
@@ -52,23 +85,29 @@ fn broken_files_give_errors_naming_the_file() {
     let m = common::write_fake_mnist(dir.path(), 50, 10, false);
     let images = m.join("train-images-idx3-ubyte");
     let good = std::fs::read(&images).unwrap();
-    let spec = task("name = 'smnist'\nval_size = 5");
+    let spec = "smnist val_size = 5";
 
     std::fs::write(&images, &good[..good.len() - 100]).unwrap();
-    let e = data::load(&spec, dir.path()).err().unwrap().to_string();
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("truncated"), "{e}");
+    let e = load(spec, dir.path()).err().unwrap().to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("truncated"),
+        "{e}"
+    );
 
     let mut wrong = good.clone();
     wrong[..4].copy_from_slice(b"GIF8");
     std::fs::write(&images, &wrong).unwrap();
-    let e = data::load(&spec, dir.path()).err().unwrap().to_string();
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("magic"), "{e}");
+    let e = load(spec, dir.path()).err().unwrap().to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("magic"),
+        "{e}"
+    );
 
     std::fs::write(&images, &good).unwrap();
     let labels = m.join("train-labels-idx1-ubyte");
     let lab = std::fs::read(&labels).unwrap();
     std::fs::write(&labels, &lab[..lab.len() - 1]).unwrap();
-    let e = data::load(&spec, dir.path()).err().unwrap().to_string();
+    let e = load(spec, dir.path()).err().unwrap().to_string();
     assert!(e.contains("train-labels-idx1-ubyte"), "{e}");
 
     // A gzip stream cut short is a clear error too.
@@ -82,11 +121,11 @@ fn broken_files_give_errors_naming_the_file() {
     }
     std::fs::remove_file(&images).unwrap();
     std::fs::write(m.join("train-images-idx3-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
-    let e = data::load(&spec, dir.path()).err().unwrap().to_string();
+    let e = load(spec, dir.path()).err().unwrap().to_string();
     assert!(e.contains("train-images-idx3-ubyte.gz"), "{e}");
 
     std::fs::remove_file(m.join("train-images-idx3-ubyte.gz")).unwrap();
-    let e = data::load(&spec, dir.path()).err().unwrap().to_string();
+    let e = load(spec, dir.path()).err().unwrap().to_string();
     assert!(e.contains("not found"), "{e}");
 }
 
@@ -96,12 +135,18 @@ fn real_mnist_has_the_authors_split() {
         eprintln!("skipped: LRNN_DATA_DIR does not point at the real MNIST files");
         return;
     };
-    let d = data::load(&task("name = 'smnist'"), &dir).unwrap();
-    assert_eq!((d.train.len, d.val.len, d.test.len), (58_000, 2_000, 10_000));
+    let d = load("smnist", &dir).unwrap();
+    assert_eq!(
+        (d.train.len, d.val.len, d.test.len),
+        (58_000, 2_000, 10_000)
+    );
     // The last validation image is training image 27439 (numpy: RandomState(1234).permutation(60000)[-1]).
     let raw = lrnn::data::idx::read_idx(&dir.join("mnist/train-images-idx3-ubyte.gz")).unwrap();
-    assert_eq!(&d.val.inputs[1999 * 784..], &raw.data[27439 * 784..27440 * 784]);
-    let p = data::load(&task("name = 'psmnist'"), &dir).unwrap();
-    assert_eq!(p.order.as_ref().map(Vec::len), Some(784));
+    assert_eq!(
+        &d.val.inputs[1999 * 784..],
+        &raw.data[27439 * 784..27440 * 784]
+    );
+    let p = load("psmnist", &dir).unwrap();
+    assert_ne!(p.gather, (0..784).collect::<Vec<_>>());
     assert_eq!(p.scale, 1.0, "the authors feed raw 0..255 pixels to pMNIST");
 }

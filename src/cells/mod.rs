@@ -153,7 +153,7 @@ registry! {
     "lipschitz" => Lipschitz(lipschitz::LipschitzConfig),
 }
 
-fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, (String, String)> {
+pub(crate) fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, (String, String)> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
         (path, crate::spec::first_line(&e.into_inner().to_string()))

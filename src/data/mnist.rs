@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::idx::read_idx;
-use super::numpy_rng::legacy_permutation;
-use super::{Classification, InputScale, Split, TaskName, TaskSpec};
+use super::pixels::{PixelTask, Split, default_split_seed, default_val_size, split_train};
+use super::{Metric, TaskInfo};
 use crate::error::{Error, Result};
 
 const PIXELS: usize = 784;
@@ -90,58 +92,96 @@ pub fn read_permutation(path: &Path) -> Result<Vec<usize>> {
     Ok(order)
 }
 
-pub fn load(spec: &TaskSpec, dir: &Path) -> Result<Classification> {
+/// How pixel bytes become inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputScale {
+    /// `byte / 255`, in [0, 1] (torchvision's `ToTensor`, the authors' ordered MNIST).
+    Unit,
+    /// The raw byte value in [0, 255] (the authors' permuted-MNIST pipeline skips `ToTensor`).
+    Raw,
+}
+
+/// `[task]` keys for `smnist` and `psmnist`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MnistConfig {
+    /// Pixel scaling; default is the authors' choice (`unit` for smnist, `raw` for psmnist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_scale: Option<InputScale>,
+    /// Pixel order file for `psmnist`, relative to the data directory (784 indices, 0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permutation: Option<PathBuf>,
+    /// Training images held out for validation (the authors: 2,000).
+    #[serde(default = "default_val_size")]
+    pub val_size: usize,
+    /// Seed of the authors' `numpy.random.RandomState(seed).permutation(60000)` split.
+    #[serde(default = "default_split_seed")]
+    pub split_seed: u32,
+    /// Train on the first `n` training images only (smoke runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
+}
+
+/// Ordered (`permuted = false`) or permuted pixel MNIST from the data directory.
+pub fn load(cfg: &MnistConfig, permuted: bool, dir: &Path) -> Result<PixelTask> {
     let (train_x, train_y, mut sources) = read_pair(dir, "train")?;
     let (test_x, test_y, test_sources) = read_pair(dir, "t10k")?;
     sources.extend(test_sources);
-    let n = train_y.len();
-    if spec.val_size >= n {
-        return Err(Error::Data(format!(
-            "task.val_size = {} leaves no training data of the {n} examples",
-            spec.val_size
-        )));
-    }
-    let perm = legacy_permutation(spec.split_seed, n);
-    let (train_idx, val_idx) = perm.split_at(n - spec.val_size);
-    let train_idx = &train_idx[..spec
-        .train_subset
-        .map_or(train_idx.len(), |k| k.min(train_idx.len()))];
-
-    let order = match spec.name {
-        TaskName::Psmnist => {
-            let rel = spec
-                .permutation
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("mnist/pmnist-permutation.txt"));
-            let path = dir.join(rel);
-            sources.push(path.clone());
-            Some(read_permutation(&path)?)
-        }
-        _ => None,
-    };
-    let scale = match spec.input_scale.unwrap_or(default_scale(spec.name)) {
-        InputScale::Unit => 1.0 / 255.0,
-        InputScale::Raw => 1.0,
-    };
+    let (train, val) = split_train(
+        &train_x,
+        &train_y,
+        PIXELS,
+        cfg.val_size,
+        cfg.split_seed,
+        cfg.train_subset,
+    )?;
     let all_test: Vec<usize> = (0..test_y.len()).collect();
-    Ok(Classification {
-        task: spec.name,
-        train: Split::gather(&train_x, &train_y, PIXELS, train_idx),
-        val: Split::gather(&train_x, &train_y, PIXELS, val_idx),
-        test: Split::gather(&test_x, &test_y, PIXELS, &all_test),
-        seq_len: PIXELS,
-        input_size: 1,
-        classes: 10,
-        order,
-        scale,
-        sources,
+    let test = Split::gather(&test_x, &test_y, PIXELS, &all_test);
+    let gather = if permuted {
+        let rel = cfg
+            .permutation
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("mnist/pmnist-permutation.txt"));
+        let path = dir.join(rel);
+        sources.push(path.clone());
+        read_permutation(&path)?
+    } else {
+        (0..PIXELS).collect()
+    };
+    let scale = cfg.input_scale.unwrap_or(if permuted {
+        InputScale::Raw
+    } else {
+        InputScale::Unit
+    });
+    Ok(PixelTask {
+        info: TaskInfo {
+            task: if permuted { "psmnist" } else { "smnist" }.into(),
+            train: train.len,
+            val: val.len,
+            test: test.len,
+            seq_len: PIXELS,
+            input_size: 1,
+            classes: Some(10),
+            vocab: None,
+            output_size: 10,
+            metric: Metric::Acc,
+            sources,
+            notes: vec![format!("input scale: {scale:?}")],
+        },
+        train,
+        val,
+        test,
+        features: PIXELS,
+        steps: PIXELS,
+        width: 1,
+        gather,
+        scale: match scale {
+            InputScale::Unit => 1.0 / 255.0,
+            InputScale::Raw => 1.0,
+        },
+        normalize: None,
+        augment: None,
+        noise: None,
     })
-}
-
-/// The authors' scaling: ordered MNIST through `ToTensor` (0..1), permuted MNIST raw (0..255).
-pub fn default_scale(task: TaskName) -> InputScale {
-    match task {
-        TaskName::Psmnist => InputScale::Raw,
-        TaskName::Smnist => InputScale::Unit,
-    }
 }

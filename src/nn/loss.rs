@@ -66,3 +66,37 @@ pub fn cross_entropy<F: Float>(
     }
     stats
 }
+
+/// Squared error of `pred [R, q]` against `target [R, q]` over the rows whose `mask` is 1
+/// (real frames; `None` = all rows). The loss is the mean over real elements (PyTorch's
+/// `MSELoss()` on the masked-selected elements, as expRNN's TIMIT code); if `grad` is given,
+/// writes d(loss)/d(pred) (zero on masked rows).
+pub fn mse<F: Float>(
+    pred: ArrayView2<F>,
+    target: ArrayView2<F>,
+    mask: Option<&[F]>,
+    mut grad: Option<ArrayViewMut2<F>>,
+) -> LossStats {
+    let q = pred.ncols();
+    let real_rows = mask.map_or(pred.nrows(), |m| {
+        m.iter().filter(|&&v| v > F::zero()).count()
+    });
+    let count = real_rows * q;
+    let k = F::of(2.0 / count.max(1) as f64);
+    let mut sum = 0.0;
+    for (r, (p_row, t_row)) in pred.rows().into_iter().zip(target.rows()).enumerate() {
+        let w = mask.map_or(F::one(), |m| m[r]);
+        for (j, (&p, &t)) in p_row.iter().zip(t_row).enumerate() {
+            let d = (p - t) * w;
+            sum += (d * d).f64();
+            if let Some(g) = grad.as_mut() {
+                g[[r, j]] = k * d * w;
+            }
+        }
+    }
+    LossStats {
+        sum,
+        correct: 0,
+        rows: count,
+    }
+}

@@ -21,9 +21,13 @@ pub fn write_maybe_gz(path: &Path, bytes: &[u8], gz: bool) {
 
 /// A learnable stand-in for MNIST: label k lights the rows 2k..2k+2 of a 28×28 image, plus noise.
 pub fn fake_mnist(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as u32
     };
     let mut images = vec![0u8; n * 784];
@@ -34,7 +38,11 @@ pub fn fake_mnist(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
         for p in 0..784 {
             let row = p / 28;
             let lit = row / 2 == k + 2;
-            images[i * 784 + p] = if lit { 200 + (next() % 56) as u8 } else { (next() % 40) as u8 };
+            images[i * 784 + p] = if lit {
+                200 + (next() % 56) as u8
+            } else {
+                (next() % 40) as u8
+            };
         }
     }
     (images, labels)
@@ -47,8 +55,16 @@ pub fn write_fake_mnist(dir: &Path, n_train: usize, n_test: usize, gz: bool) -> 
     let ext = if gz { ".gz" } else { "" };
     for (prefix, n, seed) in [("train", n_train, 1), ("t10k", n_test, 2)] {
         let (images, labels) = fake_mnist(n, seed);
-        write_maybe_gz(&m.join(format!("{prefix}-images-idx3-ubyte{ext}")), &encode_idx(&[n, 28, 28], &images), gz);
-        write_maybe_gz(&m.join(format!("{prefix}-labels-idx1-ubyte{ext}")), &encode_idx(&[n], &labels), gz);
+        write_maybe_gz(
+            &m.join(format!("{prefix}-images-idx3-ubyte{ext}")),
+            &encode_idx(&[n, 28, 28], &images),
+            gz,
+        );
+        write_maybe_gz(
+            &m.join(format!("{prefix}-labels-idx1-ubyte{ext}")),
+            &encode_idx(&[n], &labels),
+            gz,
+        );
     }
     let perm: Vec<String> = (0..784).rev().map(|i: usize| i.to_string()).collect();
     std::fs::write(m.join("pmnist-permutation.txt"), perm.join(" ")).unwrap();
@@ -58,7 +74,9 @@ pub fn write_fake_mnist(dir: &Path, n_train: usize, n_test: usize, gz: bool) -> 
 /// The real data directory, if the environment points at one with MNIST in it.
 pub fn real_data_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("LRNN_DATA_DIR")?);
-    dir.join("mnist/train-images-idx3-ubyte.gz").is_file().then_some(dir)
+    dir.join("mnist/train-images-idx3-ubyte.gz")
+        .is_file()
+        .then_some(dir)
 }
 
 /// Runs the `lrnn` binary with `args` in `cwd`, without the caller's data directory.
@@ -97,4 +115,27 @@ eval_batch_size = 200
 {extra_train}
 "#
     )
+}
+
+/// A mono 16-bit PCM RIFF WAV of `samples` (in [-1, 1)) at `rate`.
+pub fn wav_bytes(samples: &[f32], rate: u32) -> Vec<u8> {
+    let data: Vec<u8> = samples
+        .iter()
+        .flat_map(|&s| ((s * 32767.0).round() as i16).to_le_bytes())
+        .collect();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
 }
