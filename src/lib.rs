@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod float;
 pub mod grads;
+pub mod linalg;
 pub mod model;
 pub mod nn;
 pub mod optim;

@@ -23,6 +23,9 @@ pub enum Init {
     Uniform { bound: f64 },
     /// A fixed value (biases, forget-gate offsets).
     Constant(f64),
+    /// The orthogonal polar factor `U·Vᵀ` of a square matrix of i.i.d. Normal(0, 1) entries
+    /// (the authors' calRNN init; the factor is scale-free, so their `gaussian_init_` std is moot).
+    Polar,
 }
 
 /// One named tensor: its checkpoint path, shape, slice of the flat buffer, and initialiser.
@@ -106,6 +109,15 @@ impl<F: Float> Params<F> {
                     out.iter_mut().for_each(|v| *v = F::of(d.sample(rng)));
                 }
                 Init::Constant(c) => out.iter_mut().for_each(|v| *v = F::of(c)),
+                Init::Polar => {
+                    let n = e.shape[0];
+                    assert_eq!(e.shape, [n, n], "{}: a polar factor is square", e.name);
+                    let d = Normal::new(0.0, 1.0).expect("unit normal");
+                    let g = ndarray::Array2::from_shape_fn((n, n), |_| d.sample(rng));
+                    let q = crate::linalg::polar(g.view())
+                        .expect("a Gaussian matrix is invertible with probability one");
+                    out.iter_mut().zip(&q).for_each(|(v, &x)| *v = F::of(x));
+                }
             }
         }
         p

@@ -6,13 +6,24 @@ mod common;
 use std::path::Path;
 
 fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
-    csv::Reader::from_path(path).unwrap().records().map(Result::unwrap).collect()
+    csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn column(path: &Path, name: &str) -> Vec<f64> {
     let mut r = csv::Reader::from_path(path).unwrap();
-    let i = r.headers().unwrap().iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
-    r.records().map(|row| row.unwrap()[i].parse().unwrap()).collect()
+    let i = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    r.records()
+        .map(|row| row.unwrap()[i].parse().unwrap())
+        .collect()
 }
 
 #[test]
@@ -21,12 +32,34 @@ fn trains_writes_its_run_folder_and_is_deterministic() {
     let root = dir.path();
     common::write_fake_mnist(&root.join("data"), 600, 200, true);
     std::fs::write(root.join("spec.toml"), common::tiny_spec("")).unwrap();
-    let run = |out: &str| common::lrnn(root, &["run", "spec.toml", "--data-dir", "data", "--out", out, "--set", "train.epochs=3"]);
+    let run = |out: &str| {
+        common::lrnn(
+            root,
+            &[
+                "run",
+                "spec.toml",
+                "--data-dir",
+                "data",
+                "--out",
+                out,
+                "--set",
+                "train.epochs=3",
+            ],
+        )
+    };
     let first = run("a");
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
 
     let metrics = root.join("a/metrics.csv");
-    let header = csv::Reader::from_path(&metrics).unwrap().headers().unwrap().clone();
+    let header = csv::Reader::from_path(&metrics)
+        .unwrap()
+        .headers()
+        .unwrap()
+        .clone();
     for col in ["epoch", "train_loss", "val_acc", "test_acc", "elapsed_s"] {
         assert!(header.iter().any(|h| h == col), "metrics.csv lacks {col}");
     }
@@ -35,7 +68,10 @@ fn trains_writes_its_run_folder_and_is_deterministic() {
     assert!(loss[2] < loss[0], "training loss did not fall: {loss:?}");
     let acc = column(&metrics, "test_acc");
     assert!(acc.iter().all(|a| (0.0..=1.0).contains(a)));
-    assert!(acc[2] > 0.3, "test accuracy {acc:?} on a task where chance is 0.1");
+    assert!(
+        acc[2] > 0.3,
+        "test accuracy {acc:?} on a task where chance is 0.1"
+    );
 
     // The checkpoint holds the documented datasets; the resolved spec reads back.
     let ck = hdf5::File::open(root.join("a/checkpoint.h5")).unwrap();
@@ -58,18 +94,45 @@ fn trains_writes_its_run_folder_and_is_deterministic() {
     assert!(run("b").status.success());
     let (a, b) = (csv_rows(&metrics), csv_rows(&root.join("b/metrics.csv")));
     let timing = ["train_s", "elapsed_s"];
-    let keep: Vec<usize> = header.iter().enumerate().filter(|(_, h)| !timing.contains(h)).map(|(i, _)| i).collect();
+    let keep: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !timing.contains(h))
+        .map(|(i, _)| i)
+        .collect();
     for (ra, rb) in a.iter().zip(&b) {
         for &i in &keep {
-            assert_eq!(ra[i], rb[i], "column {} differs between identical runs", &header[i]);
+            assert_eq!(
+                ra[i], rb[i],
+                "column {} differs between identical runs",
+                &header[i]
+            );
         }
     }
 
     // `eval` reproduces the last epoch's test accuracy from the checkpoint.
-    let eval = common::lrnn(root, &["eval", "--spec", "a/spec.toml", "--checkpoint", "a/checkpoint.h5", "--data-dir", "data"]);
+    let eval = common::lrnn(
+        root,
+        &[
+            "eval",
+            "--spec",
+            "a/spec.toml",
+            "--checkpoint",
+            "a/checkpoint.h5",
+            "--data-dir",
+            "data",
+        ],
+    );
     let text = String::from_utf8_lossy(&eval.stdout);
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
-    assert!(text.contains(&format!("test_acc {:.4}", acc[2])), "{text} vs {acc:?}");
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(
+        text.contains(&format!("test_acc {:.4}", acc[2])),
+        "{text} vs {acc:?}"
+    );
 }
 
 #[test]
@@ -78,15 +141,30 @@ fn malformed_specs_fail_with_one_line_naming_file_and_key() {
     let root = dir.path();
     common::write_fake_mnist(&root.join("data"), 50, 10, true);
     let cases = [
-        ("unknown.toml", common::tiny_spec("warmup = 3"), "unknown.toml: train", "warmup"),
-        ("wrongtype.toml", common::tiny_spec("seed = \"one\""), "wrongtype.toml: train.seed", "invalid type"),
+        (
+            "unknown.toml",
+            common::tiny_spec("warmup = 3"),
+            "unknown.toml: train",
+            "warmup",
+        ),
+        (
+            "wrongtype.toml",
+            common::tiny_spec("seed = \"one\""),
+            "wrongtype.toml: train.seed",
+            "invalid type",
+        ),
         (
             "badmodel.toml",
             common::tiny_spec("").replace("hidden = 16", "hidden = 16\nhiden = 3"),
             "badmodel.toml: model",
             "hiden",
         ),
-        ("syntax.toml", "[model\nkind = 1".to_string(), "syntax.toml: line", ""),
+        (
+            "syntax.toml",
+            "[model\nkind = 1".to_string(),
+            "syntax.toml: line",
+            "",
+        ),
     ];
     for (file, text, prefix, word) in cases {
         std::fs::write(root.join(file), text).unwrap();
@@ -95,17 +173,38 @@ fn malformed_specs_fail_with_one_line_naming_file_and_key() {
         assert!(!out.status.success(), "{file} was accepted");
         assert_eq!(err.trim().lines().count(), 1, "{file}: {err}");
         assert!(err.contains(prefix) && err.contains(word), "{file}: {err}");
-        assert!(!root.join("run").exists(), "{file}: a run folder was written");
+        assert!(
+            !root.join("run").exists(),
+            "{file}: a run folder was written"
+        );
     }
 
     std::fs::write(root.join("ok.toml"), common::tiny_spec("")).unwrap();
-    let out = common::lrnn(root, &["run", "ok.toml", "--data-dir", "missing", "--out", "run"]);
+    let out = common::lrnn(
+        root,
+        &["run", "ok.toml", "--data-dir", "missing", "--out", "run"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("missing") && err.contains("--data-dir") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.contains("missing") && err.contains("--data-dir") && err.trim().lines().count() == 1,
+        "{err}"
+    );
     assert!(!root.join("run").exists());
 
-    let out = common::lrnn(root, &["run", "ok.toml", "--data-dir", "data", "--set", "model.beta=3", "--out", "run"]);
+    let out = common::lrnn(
+        root,
+        &[
+            "run",
+            "ok.toml",
+            "--data-dir",
+            "data",
+            "--set",
+            "model.beta=3",
+            "--out",
+            "run",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ok.toml: model.beta"), "{err}");
 }

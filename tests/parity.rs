@@ -13,21 +13,37 @@ fn read(path: &Path, name: &str) -> Vec<f64> {
 }
 
 fn check_case(case: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(case);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(case);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("G.h5");
     let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
     let run = common::lrnn(
         tmp.path(),
         &[
-            "grads", "--spec", &path("spec.toml"), "--checkpoint", &path("checkpoint.h5"),
-            "--batch", &path("batch.h5"), "--out", out.to_str().unwrap(),
+            "grads",
+            "--spec",
+            &path("spec.toml"),
+            "--checkpoint",
+            &path("checkpoint.h5"),
+            "--batch",
+            &path("batch.h5"),
+            "--out",
+            out.to_str().unwrap(),
         ],
     );
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let expected = dir.join("expected.h5");
     let (ours, theirs) = (read(&out, "loss")[0], read(&expected, "loss")[0]);
-    assert!((ours - theirs).abs() <= 1e-5 * theirs.abs(), "{case} loss: {ours} vs {theirs}");
+    assert!(
+        (ours - theirs).abs() <= 1e-5 * theirs.abs(),
+        "{case} loss: {ours} vs {theirs}"
+    );
     let spec = lrnn::spec::Spec::load(&dir.join("spec.toml"), &[]).unwrap();
     let model = lrnn::train::build_model(&spec);
     for entry in model.layout.entries() {
@@ -35,9 +51,15 @@ fn check_case(case: &str) {
         let (a, b) = (read(&out, name), read(&expected, name));
         assert_eq!(a.len(), b.len(), "{case} {name}");
         let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(&b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        let err = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
         assert!(scale > 0.0, "{case} {name}: the reference gradient is zero");
-        assert!(err <= 1e-4 * scale, "{case} {name}: max error {err:e} against max |grad| {scale:e}");
+        assert!(
+            err <= 1e-4 * scale,
+            "{case} {name}: max error {err:e} against max |grad| {scale:e}"
+        );
     }
 }
 
@@ -49,4 +71,34 @@ fn lipschitz_euler_matches_pytorch() {
 #[test]
 fn lipschitz_rk2_matches_pytorch() {
     check_case("lipschitz_rk2");
+}
+
+#[test]
+fn lstm_matches_pytorch() {
+    check_case("lstm");
+}
+
+#[test]
+fn gru_matches_pytorch() {
+    check_case("gru");
+}
+
+#[test]
+fn antisymmetric_matches_pytorch() {
+    check_case("antisymmetric");
+}
+
+#[test]
+fn antisymmetric_gated_matches_pytorch() {
+    check_case("antisymmetric_gated");
+}
+
+#[test]
+fn cayley_matches_pytorch() {
+    check_case("cayley");
+}
+
+#[test]
+fn cornn_matches_pytorch() {
+    check_case("cornn");
 }

@@ -17,7 +17,14 @@ use crate::float::Float;
 use crate::nn::Linear;
 use crate::params::{Layout, Params};
 
+pub mod antisymmetric;
+pub mod cayley;
+pub mod cornn;
+pub mod gru;
 pub mod lipschitz;
+pub mod lstm;
+pub mod residual;
+pub mod vanilla;
 
 /// Whatever a cell records in its forward pass for its backward pass, owned by the caller
 /// and reused across batches of the same shape (no allocation in the time loop).
@@ -151,6 +158,13 @@ macro_rules! registry {
 
 registry! {
     "lipschitz" => Lipschitz(lipschitz::LipschitzConfig),
+    "lstm" => Lstm(lstm::LstmConfig),
+    "gru" => Gru(gru::GruConfig),
+    "vanilla" => Vanilla(vanilla::VanillaConfig),
+    "residual" => Residual(residual::ResidualConfig),
+    "antisymmetric" => Antisymmetric(antisymmetric::AntisymmetricConfig),
+    "cayley" => Cayley(cayley::CayleyConfig),
+    "cornn" => Cornn(cornn::CornnConfig),
 }
 
 pub(crate) fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, (String, String)> {

@@ -2,7 +2,7 @@
 //! default initialisation, used as the encoder `U, b` and the decoder `D, c`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::float::Float;
 use crate::params::{Init, Layout, ParamId, Params};
@@ -26,6 +26,18 @@ impl Linear {
         fan_out: usize,
     ) -> Self {
         let bound = 1.0 / (fan_in as f64).sqrt();
+        Self::declare_uniform(layout, weight, bias, fan_in, fan_out, bound)
+    }
+
+    /// [`Linear::declare`] with another U(±bound) (PyTorch's RNNs use 1/√hidden for every tensor).
+    pub fn declare_uniform(
+        layout: &mut Layout,
+        weight: &str,
+        bias: Option<&str>,
+        fan_in: usize,
+        fan_out: usize,
+        bound: f64,
+    ) -> Self {
         let weight = layout.add(weight, &[fan_out, fan_in], Init::Uniform { bound });
         let bias = bias.map(|b| layout.add(b, &[fan_out], Init::Uniform { bound }));
         Linear {
@@ -55,15 +67,10 @@ impl Linear {
             &mut grads.matrix_mut(self.weight),
         );
         if let Some(b) = self.bias {
+            // Summed row by row (`sum_axis(0)` walks rows of a row-major `dy`): a column at a
+            // time strides through all of a `[T·B, 4N]` gradient once per column.
             let mut db = grads.vector_mut(b);
-            Zip::from(&mut db)
-                .and(
-                    dy.axis_iter(Axis(1))
-                        .map(|col| col.sum())
-                        .collect::<Vec<_>>()
-                        .as_slice(),
-                )
-                .for_each(|d, &s| *d += s);
+            db += &dy.sum_axis(Axis(0));
         }
     }
 

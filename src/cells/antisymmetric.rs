@@ -1,0 +1,304 @@
+//! Antisymmetric RNN (Chang, Chen, Chi, Haber; ICLR 2019), as the authors' `asymRNN` baseline
+//! (`erichson/LipschitzRNN`, `models.py`: `h + ε·tanh(h·(C − Cᵀ − γI) + E x)`), row convention:
+//!
+//! ```text
+//! W = M − Mᵀ − γI                                           z_t = x_t·Uᵀ + b
+//! plain:  h_{t+1} = h_t + ε·tanh(h_t·W + z_t)
+//! gated:  g_t = σ(h_t·W + x_t·V_zᵀ + b_z)
+//!         h_{t+1} = h_t + ε·g_t⊙tanh(h_t·W + z_t)
+//! ```
+//!
+//! The gated form is Chang et al.'s gated variant: its gate shares the recurrent matrix W and
+//! has its own input map `V_z, b_z`. (Chang et al. write column vectors, `(W_h − W_hᵀ − γI)h`;
+//! our `M` is their `W_hᵀ`, as the authors' row-form `C`.)
+//!
+//! Parameters: `cell/M [N,N]`, `M ~ Normal(0, (init_std/N)²)` (`gaussian_init_`);
+//! `encoder/weight [N,p]` (U), `encoder/bias [N]` (b) — and when `gated`, the gate's input map
+//! is stacked under the tanh branch's: `encoder/weight [2N,p] = [U; V_z]`,
+//! `encoder/bias [2N] = [b; b_z]` (rows `..N` the tanh branch, rows `N..` the gate).
+//!
+//! W is built once a pass; its gradient, summed over all steps in one GEMM `Hᵀ·G`, is mapped
+//! back once: `dM = dW − dWᵀ`. The plain loop is the shared [`TanhRnn`]. Backward gradients are
+//! flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow the GEMMs several-fold.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use serde::{Deserialize, Serialize};
+
+use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use crate::float::Float;
+use crate::nn::act::{flush_all, flush_tiny, sigmoid, sigmoid_grad, tanh_grad, weight_grad};
+use crate::nn::tanh_rnn::{TanhRnn, Update};
+use crate::nn::{Linear, Steps};
+use crate::params::{Init, Layout, ParamId, Params};
+
+/// `[model]` keys for `kind = "antisymmetric"`; defaults are the "Reproduce Antisymmetric RNN"
+/// line of `erichson/NoisyRNN` `tuning_robust.txt` (`--beta 1.0 --alpha 0 --eps 0.01
+/// --gamma_A 0.0001 --gamma_W 0.0001`, `--init_std` at its default 0.1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AntisymmetricConfig {
+    /// Hidden width N.
+    pub hidden: usize,
+    /// Step size ε.
+    #[serde(default = "defaults::eps")]
+    pub eps: f64,
+    /// Diffusion γ subtracted on the diagonal of W.
+    #[serde(default = "defaults::gamma")]
+    pub gamma: f64,
+    /// M entries are drawn with standard deviation `init_std / N`.
+    #[serde(default = "defaults::init_std")]
+    pub init_std: f64,
+    /// Chang et al.'s gated variant (input projection of width 2N).
+    #[serde(default)]
+    pub gated: bool,
+}
+
+mod defaults {
+    pub fn eps() -> f64 {
+        0.01
+    }
+    pub fn gamma() -> f64 {
+        0.0001
+    }
+    pub fn init_std() -> f64 {
+        0.1
+    }
+}
+
+impl CellConfig for AntisymmetricConfig {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err((
+                "eps".into(),
+                format!("must be positive, found {}", self.eps),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        let n = self.hidden;
+        let std = self.init_std / n as f64;
+        let m = layout.add("cell/M", &[n, n], Init::Normal { std });
+        let width = if self.gated { 2 * n } else { n };
+        let input = Linear::declare(
+            layout,
+            "encoder/weight",
+            Some("encoder/bias"),
+            input_size,
+            width,
+        );
+        Box::new(Antisymmetric {
+            cfg: self.clone(),
+            m,
+            input,
+        })
+    }
+}
+
+/// The cell: parameter ids and its config.
+pub struct Antisymmetric {
+    cfg: AntisymmetricConfig,
+    m: ParamId,
+    input: Linear,
+}
+
+/// What a forward pass records.
+struct AntisymmetricTape<F> {
+    /// `W = M − Mᵀ − γI`, built once a pass, and its gradient.
+    w: Array2<F>,
+    dw: Array2<F>,
+    run: Run<F>,
+}
+
+enum Run<F> {
+    Plain(TanhRnn<F>),
+    Gated(GatedTape<F>),
+}
+
+/// The gated loop's buffers (backward ones only with `keep`).
+struct GatedTape<F> {
+    /// States `h_0..h_T`.
+    h: Steps<F>,
+    /// `a_t = tanh(h_t·W + z_t)` and the gate `g_t`.
+    a: Steps<F>,
+    g: Steps<F>,
+    /// Scratch `h_t·W`, `[B, N]`.
+    prod: Array2<F>,
+    /// dL/dz_t `[T·B, 2N]`: the tanh branch's pre-activation gradient, then the gate's.
+    dz: Steps<F>,
+    /// Their sum, the gradient at `h_t·W`, `[T·B, N]`.
+    dp: Steps<F>,
+    /// Running dL/dh_t, `[B, N]`.
+    dh: Array2<F>,
+}
+
+impl Antisymmetric {
+    /// `W = M − Mᵀ − γI`.
+    fn build_w<F: Float>(&self, p: &Params<F>, w: &mut Array2<F>) {
+        let m = p.matrix(self.m);
+        Zip::from(&mut *w)
+            .and(&m)
+            .and(&m.t())
+            .for_each(|w, &mij, &mji| *w = mij - mji);
+        w.diag_mut()
+            .iter_mut()
+            .for_each(|d| *d -= F::of(self.cfg.gamma));
+    }
+}
+
+impl<F: Float> Cell<F> for Antisymmetric {
+    fn input(&self) -> &Linear {
+        &self.input
+    }
+
+    fn hidden(&self) -> usize {
+        self.cfg.hidden
+    }
+
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        let n = self.cfg.hidden;
+        let kept = |width: usize| {
+            if keep {
+                Steps::new(steps, batch, width, true, false)
+            } else {
+                Steps::unused()
+            }
+        };
+        let run = if self.cfg.gated {
+            Run::Gated(GatedTape {
+                h: Steps::new(steps, batch, n, keep, true),
+                a: Steps::new(steps, batch, n, keep, false),
+                g: Steps::new(steps, batch, n, keep, false),
+                prod: Array2::zeros((batch, n)),
+                dz: kept(2 * n),
+                dp: kept(n),
+                dh: Array2::zeros((batch, n)),
+            })
+        } else {
+            Run::Plain(TanhRnn::new(
+                Update::Residual(self.cfg.eps),
+                steps,
+                batch,
+                n,
+                keep,
+            ))
+        };
+        Box::new(AntisymmetricTape::<F> {
+            w: Array2::zeros((n, n)),
+            dw: Array2::zeros((n, n)),
+            run,
+        })
+    }
+
+    fn forward(
+        &self,
+        p: &Params<F>,
+        z: ArrayView2<F>,
+        mut state: ArrayViewMut2<F>,
+        tape: &mut Tape,
+    ) {
+        let tp = tape_of::<AntisymmetricTape<F>>(tape);
+        self.build_w(p, &mut tp.w);
+        let gt = match &mut tp.run {
+            Run::Plain(run) => return run.forward(tp.w.view(), z, state),
+            Run::Gated(gt) => gt,
+        };
+        let n = self.cfg.hidden;
+        let batch = state.nrows();
+        let steps = z.nrows() / batch;
+        let eps = F::of(self.cfg.eps);
+        gt.h.at_mut(0).assign(&state);
+        for t in 0..steps {
+            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let (h, h_next) = gt.h.pair_mut(t);
+            general_mat_mul(F::one(), &h, &tp.w, F::zero(), &mut gt.prod);
+            let (mut a, mut g) = (gt.a.at_mut(t), gt.g.at_mut(t));
+            Zip::from(&mut a)
+                .and(&mut g)
+                .and(&gt.prod)
+                .and(zt.slice(s![.., ..n]))
+                .and(zt.slice(s![.., n..]))
+                .for_each(|a, g, &pr, &za, &zg| {
+                    *a = (pr + za).tanh();
+                    *g = sigmoid(pr + zg);
+                });
+            Zip::from(h_next)
+                .and(&h)
+                .and(&a)
+                .and(&g)
+                .for_each(|h1, &h, &a, &g| *h1 = h + eps * g * a);
+        }
+        state.assign(&gt.h.at(steps));
+    }
+
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        match &tape_ref::<AntisymmetricTape<F>>(tape).run {
+            Run::Plain(run) => run.outputs(),
+            Run::Gated(gt) => gt.h.span(1, gt.h.slots() - 1),
+        }
+    }
+
+    fn backward<'t>(
+        &self,
+        _p: &Params<F>,
+        tape: &'t mut Tape,
+        d_out: OutGrad<'_, F>,
+        grads: &mut Params<F>,
+    ) -> ArrayView2<'t, F> {
+        let tp = tape_of::<AntisymmetricTape<F>>(tape);
+        let n = self.cfg.hidden;
+        let dz = match &mut tp.run {
+            Run::Plain(run) => {
+                tp.dw.fill(F::zero());
+                run.backward(tp.w.view(), d_out, tp.dw.view_mut())
+            }
+            Run::Gated(gt) => {
+                let steps = gt.h.slots() - 1;
+                let eps = F::of(self.cfg.eps);
+                let w_t = tp.w.t();
+                gt.dh.fill(F::zero());
+                for t in (0..steps).rev() {
+                    if let Some(d) = d_out.at(t, steps) {
+                        gt.dh += &d;
+                    }
+                    // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
+                    let mut dz = gt.dz.at_mut(t);
+                    let (mut da, mut dg) = dz.multi_slice_mut((s![.., ..n], s![.., n..]));
+                    Zip::from(&mut da)
+                        .and(&mut dg)
+                        .and(gt.dp.at_mut(t))
+                        .and(&gt.dh)
+                        .and(&gt.a.at(t))
+                        .and(&gt.g.at(t))
+                        .for_each(|da, dg, dp, &d, &a, &g| {
+                            let sd = eps * d;
+                            *da = flush_tiny(sd * g * tanh_grad(a));
+                            *dg = flush_tiny(sd * a * sigmoid_grad(g));
+                            *dp = flush_tiny(*da + *dg);
+                        });
+                    general_mat_mul(F::one(), &gt.dp.at(t), &w_t, F::one(), &mut gt.dh);
+                    flush_all(gt.dh.view_mut());
+                }
+                weight_grad(
+                    gt.h.span(0, steps),
+                    gt.dp.span(0, steps),
+                    F::zero(),
+                    &mut tp.dw.view_mut(),
+                );
+                gt.dz.span(0, steps)
+            }
+        };
+        // dM = dW − dWᵀ (γI is constant).
+        Zip::from(&mut grads.matrix_mut(self.m))
+            .and(&tp.dw)
+            .and(&tp.dw.t())
+            .for_each(|g, &dij, &dji| *g += dij - dji);
+        dz
+    }
+}

@@ -1,0 +1,264 @@
+//! Coupled oscillatory RNN, coRNN (Rusch & Mishra, ICLR 2021), as its published code
+//! (`tk-rusch/coRNN`), row convention; state `(y, z)`, hidden output `y`:
+//!
+//! ```text
+//! u_t     = x_t·Vᵀ + b                                        (the model's input projection)
+//! z_{t+1} = z_t + Δt·(tanh(y_t·Wᵀ + z_t·𝒲ᵀ + u_t) − γ·y_t − ε·z_t)
+//! y_{t+1} = y_t + Δt·z_{t+1}                                   (the NEW z: IMEX)
+//! ```
+//!
+//! Verified against `psMNIST/network.py` and `sMNIST/network.py` of `tk-rusch/coRNN` (stored
+//! copies at commits 3295813 and 41df5b1, identical cells): `coRNNCell.forward(x, hy, hz)` does
+//! `hz = hz + dt·(tanh(i2h(cat(x, hz, hy))) − gamma·hy − epsilon·hz)`, then `hy = hy + dt·hz`
+//! with the updated `hz`; both states start at zero and `readout(hy)` decodes the last `y`.
+//! `i2h = nn.Linear(p + 2N, N)` is ONE affine map with one bias over `[x | z | y]`, so
+//!
+//! ```text
+//! i2h.weight = [V | 𝒲 | W]  ([N, p+2N]),  i2h.bias = b
+//! ```
+//!
+//! Parameters: `cell/W [N,N]` (W, acting on y), `cell/W_z [N,N]` (𝒲, acting on z),
+//! `encoder/weight [N,p]` (V), `encoder/bias [N]` (b): the column blocks of `i2h.weight` at
+//! `p+N..`, `p..p+N`, `..p`, and `i2h.bias`. All four are drawn U(±1/√(p+2N)), `nn.Linear`'s
+//! default for that single layer (not the model's usual 1/√p encoder bound).
+//!
+//! The carried state is `[y | z]`, `[B, 2N]`, so one GEMM a step applies both matrices:
+//! `[y | z]·[Wᵀ; 𝒲ᵀ]`. Backward, with `(dy, dz)` the running dL/d(y_{t+1}, z_{t+1}) and
+//! `a = tanh(·)`:
+//!
+//! ```text
+//! d̃z = dz + Δt·dy                 (z_{t+1} feeds y_{t+1})
+//! δ  = Δt·d̃z⊙(1 − a²)              (= dL/du_t)
+//! dL/dy_t = dy − Δt·γ·d̃z + δ·W     dL/dz_t = (1 − Δt·ε)·d̃z + δ·𝒲
+//! d[Wᵀ; 𝒲ᵀ] = Σ_t [y_t | z_t]ᵀ·δ_t   (one GEMM over all steps)
+//! ```
+//!
+//! δ and the running gradient are flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow
+//! the GEMMs several-fold.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use serde::{Deserialize, Serialize};
+
+use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use crate::float::Float;
+use crate::nn::act::{flush_all, flush_tiny, tanh_add, tanh_grad, weight_grad};
+use crate::nn::{Linear, Steps};
+use crate::params::{Init, Layout, ParamId, Params};
+
+/// `[model]` keys for `kind = "cornn"`; defaults are the published psMNIST settings
+/// (`tk-rusch/coRNN` `psMNIST/psMNIST_task.py` argparse defaults: dt 0.076, gamma 0.4,
+/// epsilon 8.0, with N = 256; sMNIST's are dt 0.042, gamma 2.7, epsilon 4.7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CornnConfig {
+    /// Hidden width N (the state is `2N` wide: `y` and `z`).
+    pub hidden: usize,
+    /// Time step Δt.
+    #[serde(default = "defaults::dt")]
+    pub dt: f64,
+    /// Restoring force γ on `y`.
+    #[serde(default = "defaults::gamma")]
+    pub gamma: f64,
+    /// Damping ε on `z`.
+    #[serde(default = "defaults::epsilon")]
+    pub epsilon: f64,
+}
+
+mod defaults {
+    pub fn dt() -> f64 {
+        0.076
+    }
+    pub fn gamma() -> f64 {
+        0.4
+    }
+    pub fn epsilon() -> f64 {
+        8.0
+    }
+}
+
+impl CellConfig for CornnConfig {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.dt > 0.0 && self.dt.is_finite()) {
+            return Err(("dt".into(), format!("must be positive, found {}", self.dt)));
+        }
+        Ok(())
+    }
+
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        let n = self.hidden;
+        // nn.Linear(p + 2N, N)'s default init, shared by all four blocks of i2h.
+        let init = Init::Uniform {
+            bound: 1.0 / ((input_size + 2 * n) as f64).sqrt(),
+        };
+        let w = layout.add("cell/W", &[n, n], init.clone());
+        let w_z = layout.add("cell/W_z", &[n, n], init.clone());
+        let input = Linear {
+            weight: layout.add("encoder/weight", &[n, input_size], init.clone()),
+            bias: Some(layout.add("encoder/bias", &[n], init)),
+            fan_in: input_size,
+            fan_out: n,
+        };
+        Box::new(Cornn {
+            cfg: self.clone(),
+            w,
+            w_z,
+            input,
+        })
+    }
+}
+
+/// The cell: parameter ids and its config.
+pub struct Cornn {
+    cfg: CornnConfig,
+    w: ParamId,
+    w_z: ParamId,
+    input: Linear,
+}
+
+/// What a forward pass records (backward buffers only with `keep`).
+struct CornnTape<F> {
+    /// `[Wᵀ; 𝒲ᵀ]`, `[2N, N]`, built once a pass, and its gradient.
+    wt: Array2<F>,
+    dwt: Array2<F>,
+    /// States `[y_t | z_t]`, `t = 0..T`, `[·, 2N]`.
+    s: Steps<F>,
+    /// `a_t = tanh([y_t | z_t]·[Wᵀ; 𝒲ᵀ] + u_t)`.
+    a: Steps<F>,
+    /// `δ_t = dL/du_t`, `[T·B, N]`.
+    delta: Steps<F>,
+    /// Running dL/d[y_t | z_t], `[B, 2N]`.
+    ds: Array2<F>,
+}
+
+impl<F: Float> Cell<F> for Cornn {
+    fn input(&self) -> &Linear {
+        &self.input
+    }
+
+    fn hidden(&self) -> usize {
+        self.cfg.hidden
+    }
+
+    fn state_width(&self) -> usize {
+        2 * self.cfg.hidden
+    }
+
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        let n = self.cfg.hidden;
+        Box::new(CornnTape::<F> {
+            wt: Array2::zeros((2 * n, n)),
+            dwt: Array2::zeros((2 * n, n)),
+            s: Steps::new(steps, batch, 2 * n, keep, true),
+            a: Steps::new(steps, batch, n, keep, false),
+            delta: if keep {
+                Steps::new(steps, batch, n, true, false)
+            } else {
+                Steps::unused()
+            },
+            ds: Array2::zeros((batch, 2 * n)),
+        })
+    }
+
+    fn forward(
+        &self,
+        p: &Params<F>,
+        u: ArrayView2<F>,
+        mut state: ArrayViewMut2<F>,
+        tape: &mut Tape,
+    ) {
+        let tp = tape_of::<CornnTape<F>>(tape);
+        let n = self.cfg.hidden;
+        let batch = state.nrows();
+        let steps = u.nrows() / batch;
+        let dt = F::of(self.cfg.dt);
+        let (dt_gamma, damp) = (
+            dt * F::of(self.cfg.gamma),
+            F::one() - dt * F::of(self.cfg.epsilon),
+        );
+        tp.wt.slice_mut(s![..n, ..]).assign(&p.matrix(self.w).t());
+        tp.wt.slice_mut(s![n.., ..]).assign(&p.matrix(self.w_z).t());
+        tp.s.at_mut(0).assign(&state);
+        for t in 0..steps {
+            let ut = u.slice(s![t * batch..(t + 1) * batch, ..]);
+            let (st, mut s_next) = tp.s.pair_mut(t);
+            let mut a = tp.a.at_mut(t);
+            general_mat_mul(F::one(), &st, &tp.wt, F::zero(), &mut a);
+            tanh_add(a.view_mut(), ut);
+            let (y, z) = (st.slice(s![.., ..n]), st.slice(s![.., n..]));
+            let (y_next, z_next) = s_next.multi_slice_mut((s![.., ..n], s![.., n..]));
+            // z' = z + Δt(a − γy − εz) = (1 − Δtε)z + Δt·a − Δtγ·y;  y' = y + Δt·z'.
+            Zip::from(y_next)
+                .and(z_next)
+                .and(&y)
+                .and(&z)
+                .and(&a)
+                .for_each(|y1, z1, &y, &z, &a| {
+                    let zn = damp * z + dt * a - dt_gamma * y;
+                    *z1 = zn;
+                    *y1 = y + dt * zn;
+                });
+        }
+        state.assign(&tp.s.at(steps));
+    }
+
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        let tp = tape_ref::<CornnTape<F>>(tape);
+        tp.s.span(1, tp.s.slots() - 1)
+            .slice_move(s![.., ..self.cfg.hidden])
+    }
+
+    fn backward<'t>(
+        &self,
+        _p: &Params<F>,
+        tape: &'t mut Tape,
+        d_out: OutGrad<'_, F>,
+        grads: &mut Params<F>,
+    ) -> ArrayView2<'t, F> {
+        let tp = tape_of::<CornnTape<F>>(tape);
+        let n = self.cfg.hidden;
+        let steps = tp.s.slots() - 1;
+        let dt = F::of(self.cfg.dt);
+        let (dt_gamma, damp) = (
+            dt * F::of(self.cfg.gamma),
+            F::one() - dt * F::of(self.cfg.epsilon),
+        );
+        let wt_t = tp.wt.t();
+        tp.ds.fill(F::zero());
+        for t in (0..steps).rev() {
+            if let Some(d) = d_out.at(t, steps) {
+                let mut dy = tp.ds.slice_mut(s![.., ..n]);
+                dy += &d;
+            }
+            let (dy, dz) = tp.ds.multi_slice_mut((s![.., ..n], s![.., n..]));
+            Zip::from(dy)
+                .and(dz)
+                .and(tp.delta.at_mut(t))
+                .and(&tp.a.at(t))
+                .for_each(|dy, dz, delta, &a| {
+                    let dzt = *dz + dt * *dy;
+                    *delta = flush_tiny(dt * dzt * tanh_grad(a));
+                    *dy -= dt_gamma * dzt;
+                    *dz = damp * dzt;
+                });
+            general_mat_mul(F::one(), &tp.delta.at(t), &wt_t, F::one(), &mut tp.ds);
+            flush_all(tp.ds.view_mut());
+        }
+        weight_grad(
+            tp.s.span(0, steps),
+            tp.delta.span(0, steps),
+            F::zero(),
+            &mut tp.dwt.view_mut(),
+        );
+        // d[Wᵀ; 𝒲ᵀ] back to W and 𝒲.
+        for (id, rows) in [(self.w, 0..n), (self.w_z, n..2 * n)] {
+            let mut g = grads.matrix_mut(id);
+            g += &tp.dwt.slice(s![rows, ..]).t();
+        }
+        tp.delta.span(0, steps)
+    }
+}

@@ -1,0 +1,121 @@
+//! Element-wise pieces the recurrent cells share (fused tanh steps and their backward, the
+//! logistic gate) and the weight gradient of a recurrence summed over all steps as one GEMM.
+//! Every `[B, N]` argument is one step of a time-major buffer; nothing here allocates.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+use crate::float::Float;
+
+/// The logistic function `σ(x) = 1 / (1 + e^{−x})`, written so `e^{|x|}` never overflows.
+pub fn sigmoid<F: Float>(x: F) -> F {
+    if x >= F::zero() {
+        F::one() / (F::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (F::one() + e)
+    }
+}
+
+/// `σ'` in terms of the output: `s·(1 − s)` for `s = σ(x)`.
+pub fn sigmoid_grad<F: Float>(s: F) -> F {
+    s * (F::one() - s)
+}
+
+/// `tanh'` in terms of the output: `1 − t²` for `t = tanh(x)`.
+pub fn tanh_grad<F: Float>(t: F) -> F {
+    F::one() - t * t
+}
+
+/// `x`, or 0 when `|x|` is below 2²⁴ × the smallest normal float (≈2e-31 in f32). Gradients
+/// that vanish over a long BPTT otherwise decay into subnormals, which slow every GEMM reading
+/// them ~10× (an LSTM backward at N = 128, T = 784: 20 s → 3.5 s); the flush keeps GEMM inputs
+/// and their products with weights ≥ 2⁻²⁴ normal, and is far below any gradient that matters.
+#[inline]
+pub fn flush_tiny<F: Float>(x: F) -> F {
+    if x.abs() < F::min_positive_value() * F::of(16_777_216.0) {
+        F::zero()
+    } else {
+        x
+    }
+}
+
+/// [`flush_tiny`] of every entry, `[B, N]`.
+pub fn flush_all<F: Float>(x: ArrayViewMut2<F>) {
+    Zip::from(x).for_each(|v| *v = flush_tiny(*v));
+}
+
+/// One residual tanh step once `pre = h·W` is computed: `a = tanh(pre + z)`, `out = base + step·a`
+/// (`h_{t+1} = h_t + ε·tanh(h_t·W + z_t)` with `base = h_t`); all `[B, N]`.
+pub fn tanh_step<F: Float>(
+    base: ArrayView2<F>,
+    pre: ArrayView2<F>,
+    z: ArrayView2<F>,
+    a: ArrayViewMut2<F>,
+    out: ArrayViewMut2<F>,
+    step: F,
+) {
+    Zip::from(out)
+        .and(a)
+        .and(&base)
+        .and(&pre)
+        .and(&z)
+        .for_each(|o, a, &b, &p, &z| {
+            let t = (p + z).tanh();
+            *a = t;
+            *o = b + step * t;
+        });
+}
+
+/// `x ← tanh(x + z)` in place, `[B, N]`: the step `h_{t+1} = tanh(h_t·W + z_t)` once
+/// `h_t·W` has been written to the output slot.
+pub fn tanh_add<F: Float>(x: ArrayViewMut2<F>, z: ArrayView2<F>) {
+    Zip::from(x).and(&z).for_each(|x, &z| *x = (*x + z).tanh());
+}
+
+/// Backward of [`tanh_step`] / [`tanh_add`] for dL/d(out) `d`: the gradient at the
+/// pre-activation `h·W + z`, `g = step·d⊙(1 − a²)` (`step = 1` for `tanh_add`, `a` its output),
+/// [`flush_tiny`]-ed.
+pub fn tanh_back<F: Float>(d: ArrayView2<F>, a: ArrayView2<F>, g: ArrayViewMut2<F>, step: F) {
+    Zip::from(g)
+        .and(&d)
+        .and(&a)
+        .for_each(|g, &d, &a| *g = flush_tiny(step * d * tanh_grad(a)));
+}
+
+/// `dW ← β·dW + Σ_t x_tᵀ·g_t`, the gradient of every step's product `x_t·W`, as one GEMM over
+/// the whole sequence: `xs [T·B, K]` the left operands, `gs [T·B, M]` the gradients at the
+/// products, `dw [K, M]`.
+pub fn weight_grad<F: Float>(
+    xs: ArrayView2<F>,
+    gs: ArrayView2<F>,
+    beta: F,
+    dw: &mut ArrayViewMut2<F>,
+) {
+    general_mat_mul(F::one(), &xs.t(), &gs, beta, dw);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_at_both_ends() {
+        assert_eq!(sigmoid(0.0f64), 0.5);
+        assert!((sigmoid(2.0f64) - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-15);
+        assert!((sigmoid(-2.0f64) + sigmoid(2.0f64) - 1.0).abs() < 1e-15);
+        assert_eq!(sigmoid(-1000.0f32), 0.0);
+        assert_eq!(sigmoid(1000.0f32), 1.0);
+    }
+
+    #[test]
+    fn derivatives_from_outputs_match_finite_differences() {
+        let h = 1e-6;
+        for x in [-3.0f64, -0.4, 0.0, 0.7, 2.5] {
+            let ds = (sigmoid(x + h) - sigmoid(x - h)) / (2.0 * h);
+            let dt = ((x + h).tanh() - (x - h).tanh()) / (2.0 * h);
+            assert!((sigmoid_grad(sigmoid(x)) - ds).abs() < 1e-9);
+            assert!((tanh_grad(x.tanh()) - dt).abs() < 1e-9);
+        }
+    }
+}

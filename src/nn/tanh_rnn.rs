@@ -1,0 +1,140 @@
+//! The time loop the tanh-family cells share, for a recurrent matrix `W [N, N]` that the cell
+//! builds from its own parameters (and to which it maps the gradient `dW` back):
+//!
+//! ```text
+//! replace:   h_{t+1} = tanh(h_t·W + z_t)              (vanilla, Cayley)
+//! residual:  h_{t+1} = h_t + ε·tanh(h_t·W + z_t)      (residual, antisymmetric)
+//! ```
+//!
+//! Backward, with `d` the running dL/dh_{t+1} (plus any read-out at step t), `a_t` the tanh:
+//!
+//! ```text
+//! replace:   g_t = d⊙(1 − h_{t+1}²)    dL/dh_t = g_t·Wᵀ
+//! residual:  g_t = ε·d⊙(1 − a_t²)      dL/dh_t = d + g_t·Wᵀ
+//! both:      dL/dz_t = g_t             dW = Σ_t h_tᵀ·g_t   (one GEMM over all steps)
+//! ```
+//!
+//! `g_t` and dL/dh_t are flushed to zero below ~1e-31 (f32; see [`flush_tiny`](super::act::flush_tiny)):
+//! subnormals slow the GEMMs several-fold, and an orthogonal W (Cayley) decays right through them.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+
+use super::Steps;
+use super::act::{flush_all, tanh_add, tanh_back, tanh_step, weight_grad};
+use crate::cells::OutGrad;
+use crate::float::Float;
+
+/// How a step combines the previous state with the tanh branch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Update {
+    /// `h_{t+1} = tanh(h_t·W + z_t)`.
+    Replace,
+    /// `h_{t+1} = h_t + ε·tanh(h_t·W + z_t)` with step ε.
+    Residual(f64),
+}
+
+/// Buffers of one run of the loop (a cell's tape, or part of it).
+pub struct TanhRnn<F> {
+    update: Update,
+    /// States `h_0..h_T`, `[·, N]`.
+    h: Steps<F>,
+    /// `a_t = tanh(h_t·W + z_t)` (residual only; under `Replace` it is `h_{t+1}`).
+    a: Steps<F>,
+    /// Scratch `h_t·W`, `[B, N]` (residual only; `Replace` writes it into `h_{t+1}`).
+    prod: Array2<F>,
+    /// `g_t`, the gradient at `h_t·W + z_t` (= dL/dz_t), `[T·B, N]`, kept tapes only.
+    g: Steps<F>,
+    /// Running dL/dh_t, `[B, N]`.
+    dh: Array2<F>,
+}
+
+impl<F: Float> TanhRnn<F> {
+    /// Buffers for `steps × batch` of width `n`; with `keep`, everything backward needs.
+    pub fn new(update: Update, steps: usize, batch: usize, n: usize, keep: bool) -> Self {
+        let residual = matches!(update, Update::Residual(_));
+        TanhRnn {
+            update,
+            h: Steps::new(steps, batch, n, keep, true),
+            a: if residual {
+                Steps::new(steps, batch, n, keep, false)
+            } else {
+                Steps::unused()
+            },
+            prod: Array2::zeros(if residual { (batch, n) } else { (0, 0) }),
+            g: if keep {
+                Steps::new(steps, batch, n, true, false)
+            } else {
+                Steps::unused()
+            },
+            dh: Array2::zeros(if keep { (batch, n) } else { (0, 0) }),
+        }
+    }
+
+    /// Runs the recurrence with `w [N, N]` over `z [T·B, N]` from `state [B, N]`, leaving the
+    /// final state there.
+    pub fn forward(&mut self, w: ArrayView2<F>, z: ArrayView2<F>, mut state: ArrayViewMut2<F>) {
+        let batch = state.nrows();
+        let steps = z.nrows() / batch;
+        self.h.at_mut(0).assign(&state);
+        for t in 0..steps {
+            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let (h, mut h_next) = self.h.pair_mut(t);
+            match self.update {
+                Update::Replace => {
+                    general_mat_mul(F::one(), &h, &w, F::zero(), &mut h_next);
+                    tanh_add(h_next, zt);
+                }
+                Update::Residual(eps) => {
+                    general_mat_mul(F::one(), &h, &w, F::zero(), &mut self.prod);
+                    let a = self.a.at_mut(t);
+                    tanh_step(h.view(), self.prod.view(), zt, a, h_next, F::of(eps));
+                }
+            }
+        }
+        state.assign(&self.h.at(steps));
+    }
+
+    /// The outputs `h_1..h_T` of the last kept forward pass, `[T·B, N]`.
+    pub fn outputs(&self) -> ArrayView2<'_, F> {
+        self.h.span(1, self.h.slots() - 1)
+    }
+
+    /// BPTT through the last kept forward pass with the same `w`: accumulates `dw += Σ h_tᵀ·g_t`
+    /// and returns dL/dz, `[T·B, N]`.
+    pub fn backward(
+        &mut self,
+        w: ArrayView2<F>,
+        d_out: OutGrad<'_, F>,
+        mut dw: ArrayViewMut2<F>,
+    ) -> ArrayView2<'_, F> {
+        let steps = self.h.slots() - 1;
+        let w_t = w.t();
+        self.dh.fill(F::zero());
+        for t in (0..steps).rev() {
+            if let Some(d) = d_out.at(t, steps) {
+                self.dh += &d;
+            }
+            // dL/dh_t: through g_t·Wᵀ, plus the skip connection's identity when residual.
+            let keep_dh = match self.update {
+                Update::Replace => {
+                    tanh_back(self.dh.view(), self.h.at(t + 1), self.g.at_mut(t), F::one());
+                    F::zero()
+                }
+                Update::Residual(eps) => {
+                    tanh_back(self.dh.view(), self.a.at(t), self.g.at_mut(t), F::of(eps));
+                    F::one()
+                }
+            };
+            general_mat_mul(F::one(), &self.g.at(t), &w_t, keep_dh, &mut self.dh);
+            flush_all(self.dh.view_mut());
+        }
+        weight_grad(
+            self.h.span(0, steps),
+            self.g.span(0, steps),
+            F::one(),
+            &mut dw,
+        );
+        self.g.span(0, steps)
+    }
+}
