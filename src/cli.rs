@@ -33,6 +33,9 @@ enum Command {
         /// BLAS threads (overrides train.threads).
         #[arg(long)]
         threads: Option<usize>,
+        /// Data-parallel shards (overrides train.shards).
+        #[arg(long)]
+        shards: Option<usize>,
     },
     /// Loss and parameter gradients of one batch (HDF5 in, HDF5 out), for parity checks.
     Grads {
@@ -54,6 +57,38 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Time full training steps of one model on random data; prints one JSON object.
+    Bench {
+        /// Cell kind (lipschitz, lstm, gru, ...).
+        #[arg(long)]
+        model: String,
+        /// Lipschitz discretisation (euler, rk2).
+        #[arg(long)]
+        scheme: Option<String>,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        #[arg(long, default_value_t = 784)]
+        seq: usize,
+        #[arg(long, default_value_t = 128)]
+        hidden: usize,
+        #[arg(long, default_value_t = 1)]
+        input: usize,
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// BLAS threads.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Data-parallel shards over the batch on the rayon pool (BLAS then runs one thread).
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// GEMM backend.
+        #[arg(long, value_enum, default_value_t = crate::gemm::Backend::Openblas)]
+        gemm: crate::gemm::Backend,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
     },
     /// Data sets: what a task trains on.
     Data {
@@ -82,10 +117,14 @@ pub fn main() -> Result<()> {
             data_dir,
             out,
             threads,
+            shards,
         } => {
             let mut s = Spec::load(&spec, &overrides)?;
             if threads.is_some() {
                 s.train.threads = threads;
+            }
+            if shards.is_some() {
+                s.train.shards = shards;
             }
             let out = out.unwrap_or_else(|| {
                 let stem = spec
@@ -139,6 +178,46 @@ pub fn main() -> Result<()> {
                 metric.of(&test),
                 test.mean()
             );
+        }
+        Command::Bench {
+            model,
+            scheme,
+            batch,
+            seq,
+            hidden,
+            input,
+            classes,
+            threads,
+            shards,
+            gemm,
+            warmup,
+            steps,
+        } => {
+            crate::gemm::set_backend(gemm);
+            if let Some(n) = threads {
+                crate::blas::set_threads(n);
+            }
+            if shards > 1 {
+                crate::blas::set_threads(1);
+            }
+            let mut table = toml::Table::new();
+            table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
+            if let Some(s) = scheme {
+                table.insert("scheme".into(), toml::Value::String(s));
+            }
+            let model = crate::cells::ModelConfig::parse(&model, table)
+                .map_err(|(key, msg)| anyhow::anyhow!("--model/--scheme: {key}: {msg}"))?;
+            let r = crate::bench::run(&crate::bench::BenchConfig {
+                model,
+                batch,
+                seq,
+                input,
+                classes,
+                warmup,
+                steps,
+                shards,
+            });
+            println!("{}", serde_json::to_string(&r)?);
         }
         Command::Data {
             command: DataCommand::Inspect { task, data_dir },

@@ -58,6 +58,7 @@ pub fn read_batch(path: &Path) -> Result<BatchFile> {
 
 /// Evaluates the batch under the checkpoint and writes `loss` and the gradients to `out`; returns the loss.
 pub fn grads(spec: &Spec, checkpoint_path: &Path, batch_path: &Path, out: &Path) -> Result<f64> {
+    spec.train.configure();
     let model = build_model(spec);
     let mut params = Params::<f32>::zeros(model.layout.clone());
     checkpoint::load_into(checkpoint_path, &mut params)?;

@@ -8,6 +8,7 @@
 // Links the system OpenBLAS that ndarray's BLAS path calls.
 use blas_src as _;
 
+pub mod bench;
 pub mod blas;
 pub mod cells;
 pub mod checkpoint;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod float;
+pub mod gemm;
 pub mod grads;
 pub mod linalg;
 pub mod model;

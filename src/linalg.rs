@@ -167,7 +167,7 @@ pub fn polar<F: Float>(a: ArrayView2<F>) -> Result<Array2<F>, Singular> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::linalg::general_mat_mul;
+    use crate::gemm::gemm;
     use rand::{Rng, SeedableRng};
 
     fn random(n: usize, m: usize, seed: u64) -> Array2<f64> {
@@ -194,7 +194,7 @@ mod tests {
         assert!(max_abs(&(&sol - &x)) < 1e-12, "{sol} vs {x}");
         let inv = inverse(a.view()).unwrap();
         let mut id = Array2::zeros((7, 7));
-        general_mat_mul(1.0, &a, &inv, 0.0, &mut id);
+        gemm(1.0, &a, &inv, 0.0, &mut id);
         assert!(max_abs(&(&id - &Array2::<f64>::eye(7))) < 1e-12);
     }
 

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::SeedableRng;
+use rayon::prelude::*;
 
 use crate::cells::{Cell, ModelConfig, OutGrad, Tape};
 use crate::float::Float;
@@ -46,6 +47,33 @@ pub struct Batch<F> {
     pub carry: bool,
 }
 
+impl<F: Float> Batch<F> {
+    /// Sequences `range` of the batch (for data-parallel shards), keeping time-major order.
+    pub fn shard(&self, range: std::ops::Range<usize>) -> Batch<F> {
+        let (b, steps) = (self.size, self.x.nrows() / self.size);
+        let rows: Vec<usize> = (0..steps)
+            .flat_map(|t| range.clone().map(move |s| t * b + s))
+            .collect();
+        let target = match &self.target {
+            Target::Class(y) => Target::Class(y[range.clone()].to_vec()),
+            Target::Value(v) => {
+                Target::Value(v.select(Axis(0), &range.clone().collect::<Vec<_>>()))
+            }
+            Target::Tokens(y) => Target::Tokens(rows.iter().map(|&r| y[r]).collect()),
+            Target::Frames { values, mask } => Target::Frames {
+                values: values.select(Axis(0), &rows),
+                mask: rows.iter().map(|&r| mask[r]).collect(),
+            },
+        };
+        Batch {
+            x: self.x.select(Axis(0), &rows),
+            size: range.len(),
+            target,
+            carry: self.carry,
+        }
+    }
+}
+
 impl<F> Batch<F> {
     /// A classification batch: one label a sequence, fresh state.
     pub fn classes(x: Array2<F>, labels: Vec<usize>) -> Self {
@@ -56,6 +84,12 @@ impl<F> Batch<F> {
             carry: false,
         }
     }
+}
+
+/// One data-parallel worker's buffers: its workspace (and carried state) and its gradient.
+pub struct Shard<F: Float> {
+    pub ws: Workspace<F>,
+    pub grads: Params<F>,
 }
 
 /// The network: its parameter layout and the modules that read it.
@@ -201,6 +235,57 @@ impl<F: Float> Model<F> {
         let dz = self.cell.backward(p, &mut ws.tape, d_out, grads);
         self.cell.input().backward(x, dz, grads);
         stats
+    }
+
+    /// `n` data-parallel workers' buffers for [`Model::forward_backward_sharded`].
+    pub fn shards(&self, n: usize) -> Vec<Shard<F>> {
+        (0..n)
+            .map(|_| Shard {
+                ws: self.workspace(1, 1, false),
+                grads: Params::zeros(self.layout.clone()),
+            })
+            .collect()
+    }
+
+    /// [`Model::forward_backward`] with the batch split over `shards` run on the rayon pool (one
+    /// level of parallelism: BLAS should be single-threaded meanwhile). Shard `k` always gets the
+    /// same sequences, so carried state stays with its stream; the gradient is the mean over all
+    /// rows, each shard's weighted by its share of them.
+    pub fn forward_backward_sharded(
+        &self,
+        p: &Params<F>,
+        batch: &Batch<F>,
+        shards: &mut [Shard<F>],
+        grads: &mut Params<F>,
+    ) -> LossStats {
+        let n = shards.len().min(batch.size).max(1);
+        if n == 1 {
+            return self.forward_backward(p, batch, &mut shards[0].ws, Some(grads));
+        }
+        let parts: Vec<Batch<F>> = (0..n)
+            .map(|k| batch.shard(k * batch.size / n..(k + 1) * batch.size / n))
+            .collect();
+        let stats: Vec<LossStats> = shards[..n]
+            .par_iter_mut()
+            .zip(parts.par_iter())
+            .map(|(shard, part)| {
+                crate::nn::act::flush_denormals();
+                self.forward_backward(p, part, &mut shard.ws, Some(&mut shard.grads))
+            })
+            .collect();
+        let total: usize = stats.iter().map(|s| s.rows).sum();
+        grads.fill_zero();
+        let mut merged = LossStats::default();
+        for (shard, s) in shards.iter().zip(&stats) {
+            let w = F::of(s.rows as f64 / total.max(1) as f64);
+            grads
+                .data
+                .iter_mut()
+                .zip(&shard.grads.data)
+                .for_each(|(g, &d)| *g += w * d);
+            merged.merge(*s);
+        }
+        merged
     }
 
     /// Mean cross-entropy of a classification batch and its gradient, written to `grads`.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint;
 use crate::data::{self, Metric, SplitName, Task};
 use crate::error::{Error, Result};
+use crate::gemm::Backend;
 use crate::model::Model;
 use crate::nn::loss::LossStats;
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind, clip_grad_norm, lr_at};
@@ -63,9 +64,17 @@ pub struct TrainSpec {
     /// Stop each epoch after this many steps (smoke runs); absent = the whole split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
-    /// BLAS threads (default: what OpenBLAS chose, normally one a core).
+    /// BLAS threads when `shards = 1` (default: what OpenBLAS chose, normally one a core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// GEMM backend, `matrixmultiply` or `openblas` (measured with `lrnn bench`: on this
+    /// machine matrixmultiply is 3x faster than Debian's OpenBLAS at N = 128).
+    #[serde(default = "defaults::gemm")]
+    pub gemm: Backend,
+    /// Data-parallel shards of each batch on the rayon pool, BLAS single-threaded meanwhile
+    /// (default: one a core; 1 = one worker with multithreaded BLAS). Results depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
 }
 
 mod defaults {
@@ -93,9 +102,29 @@ mod defaults {
     pub fn eval_batch_size() -> usize {
         1000
     }
+    pub fn gemm() -> super::Backend {
+        super::Backend::Matrixmultiply
+    }
 }
 
 impl TrainSpec {
+    /// Data-parallel shards this spec trains with.
+    pub fn num_shards(&self) -> usize {
+        self.shards
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    /// Applies the GEMM backend and thread settings to the process.
+    pub fn configure(&self) {
+        crate::gemm::set_backend(self.gemm);
+        if self.num_shards() > 1 {
+            crate::blas::set_threads(1);
+        } else if let Some(n) = self.threads {
+            crate::blas::set_threads(n);
+        }
+    }
+
     pub fn optimizer_config(&self) -> OptimizerConfig {
         OptimizerConfig {
             kind: self.optimizer,
@@ -238,9 +267,7 @@ pub fn load_task(spec: &Spec, data_dir: Option<&Path>) -> Result<Box<dyn Task>> 
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
     let started = Instant::now();
     let tr = &spec.train;
-    if let Some(n) = tr.threads {
-        crate::blas::set_threads(n);
-    }
+    tr.configure();
     let task = load_task(spec, opts.data_dir.as_deref())?;
     let info = task.info();
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
@@ -249,8 +276,8 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         "command": opts.command,
         "version": env!("CARGO_PKG_VERSION"),
         "data": info,
-        "blas": crate::blas::config(),
-        "blas_threads": crate::blas::threads(),
+        "gemm": crate::gemm::describe(),
+        "shards": tr.num_shards(),
     });
     write_atomic(
         &opts.out.join("run.json"),
@@ -263,7 +290,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
     let mut params = model.init(tr.seed);
     let mut grads = Params::zeros(model.layout.clone());
     let mut opt = Optimizer::new(tr.optimizer_config(), model.num_params());
-    let mut ws = model.workspace(info.seq_len, tr.batch_size, true);
+    let mut shards = model.shards(tr.num_shards());
     let mut rows = Vec::new();
 
     let steps_per_epoch = task.num_batches(SplitName::Train, tr.batch_size);
@@ -272,7 +299,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         .map_or(steps_per_epoch, |m| m.min(steps_per_epoch));
     let tty = std::io::stderr().is_terminal();
     println!(
-        "{} {} N={}: {} train / {} val / {} test, T={}, {} parameters, {} BLAS threads",
+        "{} {} N={}: {} train / {} val / {} test, T={}, {} parameters, {} shard(s), gemm {}",
         spec.model.kind(),
         info.task,
         spec.model.hidden(),
@@ -281,7 +308,8 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         info.test,
         info.seq_len,
         model.num_params(),
-        crate::blas::threads()
+        tr.num_shards(),
+        crate::gemm::describe()
     );
     for note in &info.notes {
         println!("  {note}");
@@ -307,7 +335,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<Vec<EpochMetrics>> {
         let mut norm_sum = 0.0;
         for step in 0..steps_per_epoch {
             let batch = task.batch(SplitName::Train, tr.batch_size, tr.seed, epoch, step);
-            let s = model.forward_backward(&params, &batch, &mut ws, Some(&mut grads));
+            let s = model.forward_backward_sharded(&params, &batch, &mut shards, &mut grads);
             if !s.sum.is_finite() {
                 return Err(Error::Diverged {
                     epoch: epoch + 1,

@@ -13,10 +13,22 @@ fn read(path: &Path, name: &str) -> Vec<f64> {
 }
 
 fn check_case(case: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    check_case_with(case, "");
+}
+
+/// Runs a case with `train_keys` appended to its spec's `[train]` (e.g. another GEMM backend).
+fn check_case_with(case: &str, train_keys: &str) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/parity")
         .join(case);
     let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(case);
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["checkpoint.h5", "batch.h5", "expected.h5"] {
+        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
+    }
+    let spec = std::fs::read_to_string(fixture.join("spec.toml")).unwrap();
+    std::fs::write(dir.join("spec.toml"), format!("{spec}\n{train_keys}\n")).unwrap();
     let out = tmp.path().join("G.h5");
     let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
     let run = common::lrnn(
@@ -66,6 +78,13 @@ fn check_case(case: &str) {
 #[test]
 fn lipschitz_euler_matches_pytorch() {
     check_case("lipschitz_euler");
+}
+
+#[test]
+fn both_gemm_backends_match_pytorch() {
+    check_case_with("lipschitz_rk2", "gemm = \"openblas\"");
+    check_case_with("lstm", "gemm = \"openblas\"");
+    check_case_with("lipschitz_rk2", "gemm = \"matrixmultiply\"");
 }
 
 #[test]

@@ -168,3 +168,47 @@ fn carried_state_continues_the_sequence() {
         "without carry the state should restart"
     );
 }
+
+#[test]
+fn sharded_gradients_equal_the_whole_batch() {
+    let mut rng = Pcg64::seed_from_u64(13);
+    let model = Model::<f64>::new(&lipschitz("euler"), P, Q);
+    let p = model.init(4);
+    let b = 5; // shards of 2 and 3 sequences: unequal weights
+    let x = Array2::from_shape_fn((T * b, P), |_| rng.random_range(-1.0..1.0));
+    let mut mask = vec![1.0; T * b];
+    mask[(T - 1) * b + 4] = 0.0;
+    let cases = [
+        Target::Class((0..b).map(|i| i % Q).collect()),
+        Target::Tokens((0..T * b).map(|i| (i * 3) % Q).collect()),
+        Target::Frames {
+            values: Array2::from_shape_fn((T * b, Q), |_| rng.random_range(-1.0..1.0)),
+            mask,
+        },
+    ];
+    for target in cases {
+        let batch = Batch {
+            x: x.clone(),
+            size: b,
+            target,
+            carry: false,
+        };
+        let mut whole = Params::zeros(model.layout.clone());
+        let one = model.forward_backward(
+            &p,
+            &batch,
+            &mut model.workspace(1, 1, true),
+            Some(&mut whole),
+        );
+        let mut split = Params::zeros(model.layout.clone());
+        let mut shards = model.shards(2);
+        let two = model.forward_backward_sharded(&p, &batch, &mut shards, &mut split);
+        assert!((one.sum - two.sum).abs() < 1e-10 && one.rows == two.rows);
+        let err = whole
+            .data
+            .iter()
+            .zip(&split.data)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-12, "sharded gradient differs by {err:e}");
+    }
+}

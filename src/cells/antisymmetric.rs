@@ -21,7 +21,7 @@
 //! back once: `dM = dW − dWᵀ`. The plain loop is the shared [`TanhRnn`]. Backward gradients are
 //! flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow the GEMMs several-fold.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -217,7 +217,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = gt.h.pair_mut(t);
-            general_mat_mul(F::one(), &h, &tp.w, F::zero(), &mut gt.prod);
+            gemm(F::one(), &h, &tp.w, F::zero(), &mut gt.prod);
             let (mut a, mut g) = (gt.a.at_mut(t), gt.g.at_mut(t));
             Zip::from(&mut a)
                 .and(&mut g)
@@ -225,7 +225,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 .and(zt.slice(s![.., ..n]))
                 .and(zt.slice(s![.., n..]))
                 .for_each(|a, g, &pr, &za, &zg| {
-                    *a = (pr + za).tanh();
+                    *a = (pr + za).act_tanh();
                     *g = sigmoid(pr + zg);
                 });
             Zip::from(h_next)
@@ -282,7 +282,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                             *dg = flush_tiny(sd * a * sigmoid_grad(g));
                             *dp = flush_tiny(*da + *dg);
                         });
-                    general_mat_mul(F::one(), &gt.dp.at(t), &w_t, F::one(), &mut gt.dh);
+                    gemm(F::one(), &gt.dp.at(t), &w_t, F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
                 }
                 weight_grad(

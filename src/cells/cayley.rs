@@ -20,7 +20,7 @@
 //!
 //! The loop and its BPTT are the shared [`TanhRnn`] (`Update::Replace`).
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
@@ -144,8 +144,8 @@ impl<F: Float> Cell<F> for Cayley {
         let dz = tp.run.backward(tp.w.view(), d_out, tp.dw.view_mut());
         // dL/dS = −2·A⁻ᵀ·dW·A⁻ᵀ, in two GEMMs (through `lu` as scratch).
         let inv_t = tp.inv.t();
-        general_mat_mul(F::one(), &inv_t, &tp.dw, F::zero(), &mut tp.lu);
-        general_mat_mul(F::of(-2.0), &tp.lu, &inv_t, F::zero(), &mut tp.ds);
+        gemm(F::one(), &inv_t, &tp.dw, F::zero(), &mut tp.lu);
+        gemm(F::of(-2.0), &tp.lu, &inv_t, F::zero(), &mut tp.ds);
         Zip::from(&mut grads.matrix_mut(self.m))
             .and(&tp.ds)
             .and(&tp.ds.t())

@@ -36,7 +36,7 @@
 //! δ and the running gradient are flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow
 //! the GEMMs several-fold.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,10 @@ impl<F: Float> Cell<F> for Cornn {
         self.cfg.hidden
     }
 
+    fn products_per_step(&self) -> usize {
+        2 // [y | z]·[W | 𝒲]ᵀ
+    }
+
     fn state_width(&self) -> usize {
         2 * self.cfg.hidden
     }
@@ -187,7 +191,7 @@ impl<F: Float> Cell<F> for Cornn {
             let ut = u.slice(s![t * batch..(t + 1) * batch, ..]);
             let (st, mut s_next) = tp.s.pair_mut(t);
             let mut a = tp.a.at_mut(t);
-            general_mat_mul(F::one(), &st, &tp.wt, F::zero(), &mut a);
+            gemm(F::one(), &st, &tp.wt, F::zero(), &mut a);
             tanh_add(a.view_mut(), ut);
             let (y, z) = (st.slice(s![.., ..n]), st.slice(s![.., n..]));
             let (y_next, z_next) = s_next.multi_slice_mut((s![.., ..n], s![.., n..]));
@@ -245,7 +249,7 @@ impl<F: Float> Cell<F> for Cornn {
                     *dy -= dt_gamma * dzt;
                     *dz = damp * dzt;
                 });
-            general_mat_mul(F::one(), &tp.delta.at(t), &wt_t, F::one(), &mut tp.ds);
+            gemm(F::one(), &tp.delta.at(t), &wt_t, F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
         }
         weight_grad(

@@ -16,7 +16,7 @@
 //! GEMM at the end, `dQ` differing from `dZ` only in the `n` block (`dQ_n = dZ_n⊙r`). Backward
 //! flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,10 @@ impl<F: Float> Cell<F> for Gru {
         self.hidden
     }
 
+    fn products_per_step(&self) -> usize {
+        3 // h·W_hhᵀ, three gates
+    }
+
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
         let n = self.hidden;
         let grad_buf = || {
@@ -148,7 +152,7 @@ impl<F: Float> Cell<F> for Gru {
                 .and(zt.slice(s![.., 2 * n..]))
                 .and(a_ru.slice(s![.., ..n]))
                 .and(&qn)
-                .for_each(|a, &z, &r, &q| *a = (z + r * q).tanh());
+                .for_each(|a, &z, &r, &q| *a = (z + r * q).act_tanh());
             Zip::from(&mut h_next)
                 .and(&h)
                 .and(a_ru.slice(s![.., n..]))
@@ -228,7 +232,7 @@ impl<F: Float> Cell<F> for Gru {
             Zip::from(&mut tp.dh)
                 .and(&u)
                 .for_each(|dh, &u| *dh = flush_tiny(*dh * u));
-            general_mat_mul(F::one(), &tp.dq.at(t), &w_hh, F::one(), &mut tp.dh);
+            gemm(F::one(), &tp.dq.at(t), &w_hh, F::one(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.

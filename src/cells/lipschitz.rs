@@ -16,7 +16,7 @@
 //! Both matrices are applied in one GEMM per stage, `h·[W | A]`, and their gradients are
 //! summed over all steps in one GEMM, `Hᵀ·G`, mapped back to `M` once per batch.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -220,7 +220,7 @@ fn stage<F: Float>(
                 .and(&pa)
                 .and(&z)
                 .for_each(|o, a, &b, &pw, &pa, &z| {
-                    let t = (pw + z).tanh();
+                    let t = (pw + z).act_tanh();
                     *a = t;
                     *o = b + step * (alpha * pa + t);
                 });
@@ -256,6 +256,11 @@ impl<F: Float> Cell<F> for Lipschitz {
 
     fn hidden(&self) -> usize {
         self.cfg.hidden
+    }
+
+    fn products_per_step(&self) -> usize {
+        // h·[W | A] once a stage
+        if self.rk2() { 4 } else { 2 }
     }
 
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
@@ -311,7 +316,7 @@ impl<F: Float> Cell<F> for Lipschitz {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = tp.h.pair_mut(t);
             let h = h.view();
-            general_mat_mul(F::one(), &h, &tp.wa, F::zero(), &mut tp.prod);
+            gemm(F::one(), &h, &tp.wa, F::zero(), &mut tp.prod);
             if self.rk2() {
                 let mut hm = tp.hm.at_mut(t);
                 stage(
@@ -323,7 +328,7 @@ impl<F: Float> Cell<F> for Lipschitz {
                     eps / F::of(2.0),
                     alpha,
                 );
-                general_mat_mul(F::one(), &hm, &tp.wa, F::zero(), &mut tp.prod);
+                gemm(F::one(), &hm, &tp.wa, F::zero(), &mut tp.prod);
                 stage(h, &tp.prod, zt, tp.a2.at_mut(t), h_next, eps, alpha);
             } else {
                 stage(h, &tp.prod, zt, tp.a1.at_mut(t), h_next, eps, alpha);
@@ -359,18 +364,18 @@ impl<F: Float> Cell<F> for Lipschitz {
             if self.rk2() {
                 // h_{t+1} = h_t + ε·k2(hm_t): dhm = G2·[W|A]ᵀ, then through hm_t = h_t + ε/2·k1(h_t).
                 stage_back(tp.dh.view(), tp.a2.at(t), tp.g2.at_mut(t), eps, alpha);
-                general_mat_mul(F::one(), &tp.g2.at(t), &wa_t, F::zero(), &mut tp.dhm);
+                gemm(F::one(), &tp.g2.at(t), &wa_t, F::zero(), &mut tp.dhm);
                 stage_back(tp.dhm.view(), tp.a1.at(t), tp.g1.at_mut(t), half, alpha);
                 tp.dh += &tp.dhm;
             } else {
                 stage_back(tp.dh.view(), tp.a1.at(t), tp.g1.at_mut(t), eps, alpha);
             }
-            general_mat_mul(F::one(), &tp.g1.at(t), &wa_t, F::one(), &mut tp.dh);
+            gemm(F::one(), &tp.g1.at(t), &wa_t, F::one(), &mut tp.dh);
         }
 
         // d[W | A] = Σ_t h_tᵀ·G1_t (+ hm_tᵀ·G2_t), one GEMM over all steps each.
         let mut dwa = Array2::<F>::zeros((n, 2 * n));
-        general_mat_mul(
+        gemm(
             F::one(),
             &tp.h.span(0, steps).t(),
             &tp.g1.span(0, steps),
@@ -378,7 +383,7 @@ impl<F: Float> Cell<F> for Lipschitz {
             &mut dwa,
         );
         if self.rk2() {
-            general_mat_mul(
+            gemm(
                 F::one(),
                 &tp.hm.span(0, steps).t(),
                 &tp.g2.span(0, steps),

@@ -15,7 +15,7 @@
 //! sums `dW_hh = Σ_t dA_tᵀ·h_t` over all steps in one GEMM at the end. Backward flushes
 //! vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow the GEMMs ~10×.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,10 @@ impl<F: Float> Cell<F> for Lstm {
         self.hidden
     }
 
+    fn products_per_step(&self) -> usize {
+        4 // h·W_hhᵀ, four gates
+    }
+
     fn state_width(&self) -> usize {
         2 * self.hidden
     }
@@ -138,7 +142,7 @@ impl<F: Float> Cell<F> for Lstm {
                 .for_each(|a, &z| *a = sigmoid(*a + z));
             Zip::from(&mut a_g)
                 .and(zt.slice(s![.., 2 * n..3 * n]))
-                .for_each(|a, &z| *a = (*a + z).tanh());
+                .for_each(|a, &z| *a = (*a + z).act_tanh());
             Zip::from(&mut a_o)
                 .and(zt.slice(s![.., 3 * n..]))
                 .for_each(|a, &z| *a = sigmoid(*a + z));
@@ -152,7 +156,7 @@ impl<F: Float> Cell<F> for Lstm {
             Zip::from(&mut h_next)
                 .and(&c_next)
                 .and(&a_o)
-                .for_each(|h1, &c1, &o| *h1 = o * c1.tanh());
+                .for_each(|h1, &c1, &o| *h1 = o * c1.act_tanh());
         }
         state.assign(&tp.hc.at(steps));
     }
@@ -200,7 +204,7 @@ impl<F: Float> Cell<F> for Lstm {
                 .and(&o)
                 .and(hc_next.slice(s![.., n..]))
                 .for_each(|da, dc, &dh, &o, &c1| {
-                    let tc = c1.tanh();
+                    let tc = c1.act_tanh();
                     *da = flush_tiny(dh * tc * sigmoid_grad(o));
                     *dc += dh * o * tanh_grad(tc);
                 });
@@ -223,7 +227,7 @@ impl<F: Float> Cell<F> for Lstm {
                     *dc = flush_tiny(*dc * f);
                 });
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
-            general_mat_mul(F::one(), &tp.da.at(t), &w_hh, F::zero(), &mut tp.dh);
+            gemm(F::one(), &tp.da.at(t), &w_hh, F::zero(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dA_tᵀ·h_t and db_hh += Σ_t dA_t, one GEMM over all steps.

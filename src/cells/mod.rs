@@ -66,6 +66,12 @@ pub trait Cell<F: Float>: Send + Sync {
         self.hidden()
     }
 
+    /// `N×N` blocks multiplied a step in the forward pass, for FLOP counts: a forward step
+    /// costs `2·B·N²·` this in GEMMs, a training step about three times the forward.
+    fn products_per_step(&self) -> usize {
+        1
+    }
+
     /// Buffers for `steps × batch`; with `keep`, everything backward needs (else O(1) steps).
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape;
 

@@ -2,19 +2,16 @@
 //! logistic gate) and the weight gradient of a recurrence summed over all steps as one GEMM.
 //! Every `[B, N]` argument is one step of a time-major buffer; nothing here allocates.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 use crate::float::Float;
 
-/// The logistic function `σ(x) = 1 / (1 + e^{−x})`, written so `e^{|x|}` never overflows.
+/// The logistic function `σ(x) = 1 / (1 + e^{−x}) = (1 + tanh(x/2)) / 2`: the tanh form
+/// never overflows and shares the fast f32 tanh.
 pub fn sigmoid<F: Float>(x: F) -> F {
-    if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (F::one() + e)
-    }
+    let half = F::of(0.5);
+    half * (F::one() + (half * x).act_tanh())
 }
 
 /// `σ'` in terms of the output: `s·(1 − s)` for `s = σ(x)`.
@@ -40,6 +37,21 @@ pub fn flush_tiny<F: Float>(x: F) -> F {
     }
 }
 
+/// Sets flush-to-zero and denormals-are-zero on the calling thread (x86-64), so subnormal
+/// intermediates cost nothing; the training threads call it, OpenBLAS's own threads (started
+/// before `main`) are covered by [`flush_tiny`] on the GEMM inputs instead.
+pub fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[allow(deprecated)]
+        // SAFETY: only sets the FTZ (bit 15) and DAZ (bit 6) bits of this thread's MXCSR.
+        unsafe {
+            use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+            _mm_setcsr(_mm_getcsr() | 0x8040);
+        }
+    }
+}
+
 /// [`flush_tiny`] of every entry, `[B, N]`.
 pub fn flush_all<F: Float>(x: ArrayViewMut2<F>) {
     Zip::from(x).for_each(|v| *v = flush_tiny(*v));
@@ -61,7 +73,7 @@ pub fn tanh_step<F: Float>(
         .and(&pre)
         .and(&z)
         .for_each(|o, a, &b, &p, &z| {
-            let t = (p + z).tanh();
+            let t = (p + z).act_tanh();
             *a = t;
             *o = b + step * t;
         });
@@ -70,7 +82,9 @@ pub fn tanh_step<F: Float>(
 /// `x ← tanh(x + z)` in place, `[B, N]`: the step `h_{t+1} = tanh(h_t·W + z_t)` once
 /// `h_t·W` has been written to the output slot.
 pub fn tanh_add<F: Float>(x: ArrayViewMut2<F>, z: ArrayView2<F>) {
-    Zip::from(x).and(&z).for_each(|x, &z| *x = (*x + z).tanh());
+    Zip::from(x)
+        .and(&z)
+        .for_each(|x, &z| *x = (*x + z).act_tanh());
 }
 
 /// Backward of [`tanh_step`] / [`tanh_add`] for dL/d(out) `d`: the gradient at the
@@ -92,7 +106,7 @@ pub fn weight_grad<F: Float>(
     beta: F,
     dw: &mut ArrayViewMut2<F>,
 ) {
-    general_mat_mul(F::one(), &xs.t(), &gs, beta, dw);
+    gemm(F::one(), &xs.t(), &gs, beta, dw);
 }
 
 #[cfg(test)]

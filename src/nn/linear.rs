@@ -1,7 +1,7 @@
 //! Affine map `y = x·Wᵀ + b` with PyTorch's `nn.Linear` layout (`W` is `[out, in]`) and
 //! default initialisation, used as the encoder `U, b` and the decoder `D, c`.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::float::Float;
@@ -50,7 +50,7 @@ impl Linear {
 
     /// `y [R, out] ← x [R, in]·Wᵀ + b`.
     pub fn forward<F: Float>(&self, p: &Params<F>, x: ArrayView2<F>, mut y: ArrayViewMut2<F>) {
-        general_mat_mul(F::one(), &x, &p.matrix(self.weight).t(), F::zero(), &mut y);
+        gemm(F::one(), &x, &p.matrix(self.weight).t(), F::zero(), &mut y);
         if let Some(b) = self.bias {
             let b = p.vector(b);
             y.rows_mut().into_iter().for_each(|mut row| row += &b);
@@ -59,7 +59,7 @@ impl Linear {
 
     /// Accumulates `dW += dyᵀ·x` and `db += Σ_rows dy` for `x [R, in]`, `dy [R, out]`.
     pub fn backward<F: Float>(&self, x: ArrayView2<F>, dy: ArrayView2<F>, grads: &mut Params<F>) {
-        general_mat_mul(
+        gemm(
             F::one(),
             &dy.t(),
             &x,
@@ -81,6 +81,6 @@ impl Linear {
         dy: ArrayView2<F>,
         mut dx: ArrayViewMut2<F>,
     ) {
-        general_mat_mul(F::one(), &dy, &p.matrix(self.weight), F::zero(), &mut dx);
+        gemm(F::one(), &dy, &p.matrix(self.weight), F::zero(), &mut dx);
     }
 }

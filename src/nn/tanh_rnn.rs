@@ -17,7 +17,7 @@
 //! `g_t` and dL/dh_t are flushed to zero below ~1e-31 (f32; see [`flush_tiny`](super::act::flush_tiny)):
 //! subnormals slow the GEMMs several-fold, and an orthogonal W (Cayley) decays right through them.
 
-use ndarray::linalg::general_mat_mul;
+use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::Steps;
@@ -82,11 +82,11 @@ impl<F: Float> TanhRnn<F> {
             let (h, mut h_next) = self.h.pair_mut(t);
             match self.update {
                 Update::Replace => {
-                    general_mat_mul(F::one(), &h, &w, F::zero(), &mut h_next);
+                    gemm(F::one(), &h, &w, F::zero(), &mut h_next);
                     tanh_add(h_next, zt);
                 }
                 Update::Residual(eps) => {
-                    general_mat_mul(F::one(), &h, &w, F::zero(), &mut self.prod);
+                    gemm(F::one(), &h, &w, F::zero(), &mut self.prod);
                     let a = self.a.at_mut(t);
                     tanh_step(h.view(), self.prod.view(), zt, a, h_next, F::of(eps));
                 }
@@ -126,7 +126,7 @@ impl<F: Float> TanhRnn<F> {
                     F::one()
                 }
             };
-            general_mat_mul(F::one(), &self.g.at(t), &w_t, keep_dh, &mut self.dh);
+            gemm(F::one(), &self.g.at(t), &w_t, keep_dh, &mut self.dh);
             flush_all(self.dh.view_mut());
         }
         weight_grad(
