@@ -72,13 +72,7 @@ impl Spec {
 
     /// Range checks serde cannot express.
     fn validate(&self) -> Result<(), (String, String)> {
-        let positive = |key: &str, v: f64| {
-            if v > 0.0 && v.is_finite() {
-                Ok(())
-            } else {
-                Err((key.to_string(), format!("must be positive, found {v}")))
-            }
-        };
+        let positive = crate::cells::check_positive;
         if self.model.hidden() == 0 {
             return Err(("model.hidden".into(), "must be at least 1".into()));
         }

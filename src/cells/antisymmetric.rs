@@ -72,12 +72,7 @@ impl CellConfig for AntisymmetricConfig {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err((
-                "eps".into(),
-                format!("must be positive, found {}", self.eps),
-            ));
-        }
+        super::check_positive("eps", self.eps)?;
         Ok(())
     }
 

@@ -83,10 +83,7 @@ impl CellConfig for CornnConfig {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.dt > 0.0 && self.dt.is_finite()) {
-            return Err(("dt".into(), format!("must be positive, found {}", self.dt)));
-        }
-        Ok(())
+        super::check_positive("dt", self.dt)
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {

@@ -89,12 +89,7 @@ impl CellConfig for LipschitzConfig {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err((
-                "eps".into(),
-                format!("must be positive, found {}", self.eps),
-            ));
-        }
+        super::check_positive("eps", self.eps)?;
         if !(0.0..=1.0).contains(&self.beta) {
             return Err((
                 "beta".into(),

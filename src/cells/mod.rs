@@ -104,6 +104,15 @@ pub fn tape_ref<T: 'static>(tape: &Tape) -> &T {
         .expect("tape made by another cell's new_tape")
 }
 
+/// `Ok` if `value` is finite and positive, else the `(key, message)` a spec error names.
+pub fn check_positive(key: &str, value: f64) -> Result<(), (String, String)> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err((key.to_string(), format!("must be positive, found {value}")))
+    }
+}
+
 /// A cell's `[model]` section: documented fields with the defaults of its paper or code.
 pub trait CellConfig: Serialize + DeserializeOwned + Clone + Debug + PartialEq {
     /// Hidden width N.
