@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::spec::Spec;
-use crate::{data, grads, train};
+use crate::{data, grads, runs, train};
 
 #[derive(Parser)]
 #[command(name = "lrnn", version, about = "Lipschitz RNNs and baselines on CPU")]
@@ -27,9 +27,15 @@ enum Command {
         /// Data directory (default: $LRNN_DATA_DIR, ./data, ../shared/data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Run folder (default: results/runs/<spec name>-seed<seed>).
+        /// Run folder (default: <results>/runs/<task>/<spec name>-s<seed>-<spec hash>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Results directory holding the run folders.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Also checkpoint every this many steps (default: each epoch and every 60 s).
+        #[arg(long)]
+        checkpoint_every: Option<usize>,
         /// BLAS threads (overrides train.threads).
         #[arg(long)]
         threads: Option<usize>,
@@ -116,6 +122,8 @@ pub fn main() -> Result<()> {
             overrides,
             data_dir,
             out,
+            results,
+            checkpoint_every,
             threads,
             shards,
         } => {
@@ -123,31 +131,22 @@ pub fn main() -> Result<()> {
             if threads.is_some() {
                 s.train.threads = threads;
             }
-            if shards.is_some() {
-                s.train.shards = shards;
-            }
-            let out = out.unwrap_or_else(|| {
-                let stem = spec
-                    .file_stem()
-                    .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-                let group = spec
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map_or("".into(), |g| format!("{}-", g.to_string_lossy()));
-                PathBuf::from(format!("results/runs/{group}{stem}-seed{}", s.train.seed))
-            });
+            // Results depend on the shard count, so the resolved spec (and the run id) records it.
+            s.train.shards = Some(shards.unwrap_or_else(|| s.train.num_shards()));
+            let id = runs::run_id(&s, &runs::spec_name(&spec));
+            let out = out.unwrap_or_else(|| runs::run_dir(&results, &id));
             let opts = train::RunOptions {
-                out: out.clone(),
                 data_dir,
-                command: std::env::args().collect(),
+                id: Some(id),
+                checkpoint_every,
+                ..train::RunOptions::new(&out)
             };
-            let rows = train::run(&s, &opts)?;
-            if let Some(last) = rows.last() {
+            let outcome = train::run(&s, &opts)?;
+            let m = outcome.metrics.metric_name().unwrap_or("loss").to_string();
+            if let Some(v) = outcome.metrics.last(&format!("test_{m}")) {
                 println!(
-                    "done: test_{} {:.4} after {} epochs; run folder {}",
-                    last.metric.as_str(),
-                    last.test_metric(),
-                    last.epoch,
+                    "done: test_{m} {v:.4} after {} epochs; run folder {}",
+                    outcome.metrics.rows.len(),
                     out.display()
                 );
             }

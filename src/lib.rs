@@ -19,10 +19,12 @@ pub mod float;
 pub mod gemm;
 pub mod grads;
 pub mod linalg;
+pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod runs;
 pub mod spec;
 pub mod train;
 

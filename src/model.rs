@@ -120,6 +120,20 @@ pub struct Workspace<F> {
     dout: Array2<F>,
     /// Gradient at the read-out states, `[B, N]` or `[T·B, N]`.
     dh: Array2<F>,
+    /// A carried state restored from a checkpoint, consumed by the next carrying batch.
+    restored: Option<Array2<F>>,
+}
+
+impl<F: Float> Workspace<F> {
+    /// The state the last batch ended in, `[B, S]` (what a carrying next batch starts from).
+    pub fn state(&self) -> ArrayView2<'_, F> {
+        self.state.view()
+    }
+
+    /// Makes the next carrying batch start from `state` (`[B, S]`), as after a resume.
+    pub fn restore_state(&mut self, state: Array2<F>) {
+        self.restored = Some(state);
+    }
 }
 
 impl<F: Float> Model<F> {
@@ -176,6 +190,7 @@ impl<F: Float> Model<F> {
             out: Array2::zeros((read, self.output_size)),
             dout: Array2::zeros((read, self.output_size)),
             dh: Array2::zeros((read, self.cell.hidden())),
+            restored: None,
         }
     }
 
@@ -196,10 +211,14 @@ impl<F: Float> Model<F> {
         // Every-step readouts need the outputs of all steps, so they keep the tape.
         let keep = grads.is_some() || every;
         let shape = (steps, batch.size, keep, every);
+        let restored = ws.restored.take();
         if (ws.steps, ws.batch, ws.keep, ws.every) != shape {
             *ws = self.alloc(steps, batch.size, keep, every);
         } else if !batch.carry {
             ws.state.fill(F::zero());
+        }
+        if let Some(state) = restored.filter(|s| batch.carry && s.dim() == ws.state.dim()) {
+            ws.state.assign(&state);
         }
 
         self.cell.input().forward(p, x, ws.z.view_mut());
