@@ -3,7 +3,8 @@
 //!
 //! Layout: `cells/` holds one file a recurrent cell; `model` wraps a cell with the shared
 //! encoder/decoder and loss; `train` is the loop; `data/` one file a data source; `spec`
-//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts.
+//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts;
+//! `plot` draws SVG figures.
 
 // Links the system OpenBLAS that ndarray's BLAS path calls.
 use blas_src as _;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod plot;
 pub mod spec;
 pub mod train;
 
