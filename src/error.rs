@@ -47,6 +47,10 @@ pub enum Error {
     #[error("{0}")]
     Data(String),
 
+    /// An analysis of a checkpoint its model does not support, or that failed numerically.
+    #[error("{}: {msg}", path.display())]
+    Analysis { path: PathBuf, msg: String },
+
     /// A figure plotters could not draw (the message is plotters').
     #[error("{}: plot: {msg}", path.display())]
     Plot { path: PathBuf, msg: String },
