@@ -46,6 +46,14 @@ pub enum Error {
     /// Data that cannot be found where the spec and the command line point.
     #[error("{0}")]
     Data(String),
+
+    /// An analysis of a checkpoint its model does not support, or that failed numerically.
+    #[error("{}: {msg}", path.display())]
+    Analysis { path: PathBuf, msg: String },
+
+    /// A figure plotters could not draw (the message is plotters').
+    #[error("{}: plot: {msg}", path.display())]
+    Plot { path: PathBuf, msg: String },
 }
 
 /// The library's result type.

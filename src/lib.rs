@@ -3,11 +3,13 @@
 //!
 //! Layout: `cells/` holds one file a recurrent cell; `model` wraps a cell with the shared
 //! encoder/decoder and loss; `train` is the loop; `data/` one file a data source; `spec`
-//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts.
+//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts;
+//! `analysis` reads trained weights (eigenvalue spectra) and `plot` draws SVG figures.
 
 // Links the system OpenBLAS that ndarray's BLAS path calls.
 use blas_src as _;
 
+pub mod analysis;
 pub mod bench;
 pub mod blas;
 pub mod cells;
@@ -24,6 +26,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod plot;
 pub mod runs;
 pub mod spec;
 pub mod train;

@@ -1,7 +1,10 @@
 //! Small dense linear algebra the cells need once per pass, not per step: LU factorisation with
 //! partial pivoting, solves and inverses from it (the Cayley cell's `(I + S)⁻¹`), and the
-//! orthogonal polar factor by Newton's iteration (the Cayley cell's initialisation).
+//! orthogonal polar factor by Newton's iteration (the Cayley cell's initialisation); and the
+//! eigenvalues of a general matrix by LAPACK (spectra of trained recurrent matrices).
 //! Matrices are row-major `Array2` in standard layout; row operations are contiguous slices.
+
+use std::ffi::{c_char, c_int};
 
 use ndarray::{Array2, ArrayView2, Zip};
 
@@ -164,6 +167,118 @@ pub fn polar<F: Float>(a: ArrayView2<F>) -> Result<Array2<F>, Singular> {
     Ok(x)
 }
 
+unsafe extern "C" {
+    /// LAPACK's general real eigensolver, from the system OpenBLAS (Debian's build exports
+    /// LAPACK). Fortran ABI: every argument by pointer, column-major, and gfortran's hidden
+    /// lengths of the two `CHARACTER` arguments last (omitting them is undefined behaviour).
+    fn dgeev_(
+        jobvl: *const c_char,
+        jobvr: *const c_char,
+        n: *const c_int,
+        a: *mut f64,
+        lda: *const c_int,
+        wr: *mut f64,
+        wi: *mut f64,
+        vl: *mut f64,
+        ldvl: *const c_int,
+        vr: *mut f64,
+        ldvr: *const c_int,
+        work: *mut f64,
+        lwork: *const c_int,
+        info: *mut c_int,
+        jobvl_len: usize,
+        jobvr_len: usize,
+    );
+}
+
+/// Why [`eigenvalues`] has no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EigenError {
+    /// The matrix holds NaN or ∞ (LAPACK's result would be meaningless).
+    NonFinite,
+    /// `dgeev` returned `info ≠ 0`: `< 0` an illegal argument `-info`, `> 0` the QR
+    /// algorithm did not converge (only eigenvalues `info+1..n` were computed).
+    Lapack { info: i32 },
+}
+
+impl std::fmt::Display for EigenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            EigenError::NonFinite => write!(f, "matrix has non-finite entries"),
+            EigenError::Lapack { info } if *info < 0 => {
+                write!(f, "LAPACK dgeev: illegal argument {}", -info)
+            }
+            EigenError::Lapack { info } => {
+                write!(
+                    f,
+                    "LAPACK dgeev: QR algorithm did not converge (info = {info})"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for EigenError {}
+
+/// Eigenvalues `(re, im)` of a square real `a [n, n]`, in LAPACK's order (conjugate pairs
+/// adjacent, positive imaginary part first).
+pub fn eigenvalues(a: ArrayView2<f64>) -> Result<Vec<(f64, f64)>, EigenError> {
+    let n = a.nrows();
+    assert_eq!(a.ncols(), n, "eigenvalues needs a square matrix");
+    if !a.iter().all(|v| v.is_finite()) {
+        return Err(EigenError::NonFinite);
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // Row-major `a` read column-major is `aᵀ`, which has the same eigenvalues.
+    let mut data: Vec<f64> = a.iter().copied().collect();
+    let (mut wr, mut wi) = (vec![0.0; n], vec![0.0; n]);
+    let no = b'N' as c_char;
+    let n_int = c_int::try_from(n).expect("matrix order fits LAPACK's 32-bit integers");
+    let one: c_int = 1;
+    let mut info: c_int = 0;
+    let mut dgeev = |work: &mut [f64], lwork: c_int, data: &mut [f64]| {
+        // SAFETY: `data` holds n·n values with leading dimension n, `wr`/`wi` n each, `work`
+        // at least `max(1, lwork)`; no eigenvectors are asked for, so `vl`/`vr` (leading
+        // dimension 1) are never touched.
+        unsafe {
+            dgeev_(
+                &no,
+                &no,
+                &n_int,
+                data.as_mut_ptr(),
+                &n_int,
+                wr.as_mut_ptr(),
+                wi.as_mut_ptr(),
+                std::ptr::null_mut(),
+                &one,
+                std::ptr::null_mut(),
+                &one,
+                work.as_mut_ptr(),
+                &lwork,
+                &mut info,
+                1,
+                1,
+            )
+        }
+        info
+    };
+    // Workspace query: with lwork = -1, dgeev only writes the optimal size to work[0].
+    let mut size = [0.0];
+    match dgeev(&mut size, -1, &mut data) {
+        0 => {}
+        info => return Err(EigenError::Lapack { info }),
+    }
+    let lwork = (size[0] as usize).max(3 * n);
+    let mut work = vec![0.0; lwork];
+    let lwork = c_int::try_from(lwork).expect("workspace fits LAPACK's 32-bit integers");
+    match dgeev(&mut work, lwork, &mut data) {
+        0 => Ok(wr.into_iter().zip(wi).collect()),
+        info => Err(EigenError::Lapack { info }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +348,63 @@ mod tests {
         // Scale-free: the factor of c·a is that of a.
         let q2 = polar((&a * 37.0).view()).unwrap();
         assert!(max_abs(&(&q2 - &q)) < 1e-12);
+    }
+
+    /// Sorted by real, then imaginary part, for comparisons that ignore LAPACK's order.
+    fn sorted(mut v: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    }
+
+    #[test]
+    fn eigenvalues_of_a_rotation_generator_are_imaginary() {
+        let a = ndarray::array![[0.0, -2.0], [2.0, 0.0]];
+        let e = sorted(eigenvalues(a.view()).unwrap());
+        assert_eq!(e.len(), 2);
+        for ((re, im), want) in e.into_iter().zip([-2.0, 2.0]) {
+            assert!(
+                re.abs() < 1e-12 && (im - want).abs() < 1e-12,
+                "{re} + {im}i"
+            );
+        }
+    }
+
+    #[test]
+    fn eigenvalues_of_a_triangular_matrix_are_its_diagonal() {
+        let mut a = random(6, 6, 5);
+        for i in 0..6 {
+            a.row_mut(i).slice_mut(ndarray::s![..i]).fill(0.0);
+        }
+        let e = sorted(eigenvalues(a.view()).unwrap());
+        let mut diag: Vec<f64> = a.diag().to_vec();
+        diag.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        for ((re, im), d) in e.into_iter().zip(diag) {
+            assert!(
+                (re - d).abs() < 1e-12 && im.abs() < 1e-12,
+                "{re} + {im}i vs {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn eigenvalues_of_a_symmetric_matrix_are_real_and_sum_to_the_trace() {
+        let r = random(30, 30, 6);
+        let a = &r + &r.t();
+        let e = eigenvalues(a.view()).unwrap();
+        assert_eq!(e.len(), 30);
+        assert!(e.iter().all(|&(_, im)| im.abs() < 1e-10), "{e:?}");
+        let sum: f64 = e.iter().map(|&(re, _)| re).sum();
+        assert!(
+            (sum - a.diag().sum()).abs() < 1e-10,
+            "{sum} vs {}",
+            a.diag().sum()
+        );
+    }
+
+    #[test]
+    fn eigenvalues_reject_non_finite_and_accept_empty() {
+        let a = Array2::from_elem((2, 2), f64::NAN);
+        assert_eq!(eigenvalues(a.view()), Err(EigenError::NonFinite));
+        assert_eq!(eigenvalues(Array2::zeros((0, 0)).view()), Ok(vec![]));
     }
 }

@@ -25,6 +25,11 @@ use crate::float::Float;
 use crate::nn::{Linear, Steps};
 use crate::params::{Init, Layout, ParamId, Params};
 
+/// Checkpoint name of `M_A [N, N]`.
+pub const M_A: &str = "cell/M_A";
+/// Checkpoint name of `M_W [N, N]`.
+pub const M_W: &str = "cell/M_W";
+
 /// Time discretisation of `h' = A h + tanh(W h + U x + b)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,8 +107,8 @@ impl CellConfig for LipschitzConfig {
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
         let n = self.hidden;
         let std = self.init_std / n as f64;
-        let m_a = layout.add("cell/M_A", &[n, n], Init::Normal { std });
-        let m_w = layout.add("cell/M_W", &[n, n], Init::Normal { std });
+        let m_a = layout.add(M_A, &[n, n], Init::Normal { std });
+        let m_w = layout.add(M_W, &[n, n], Init::Normal { std });
         let input = Linear::declare(
             layout,
             "encoder/weight",
@@ -157,21 +162,19 @@ impl Lipschitz {
         self.cfg.scheme == Scheme::Rk2
     }
 
-    /// `[W | A]` from `M_W, M_A`: `(1-β)(M + Mᵀ) + β(M − Mᵀ) − γI = M + (1−2β)Mᵀ − γI`.
+    /// `[W | A]` from `M_W, M_A`, each half by [`compose`].
     fn build_wa<F: Float>(&self, p: &Params<F>, wa: &mut Array2<F>) {
         let n = self.cfg.hidden;
-        let skew = F::of(1.0 - 2.0 * self.cfg.beta);
         for (m, gamma, cols) in [
             (self.m_w, self.cfg.gamma_w, 0..n),
             (self.m_a, self.cfg.gamma_a, n..2 * n),
         ] {
-            let m = p.matrix(m);
-            let mut out = wa.slice_mut(s![.., cols]);
-            Zip::from(&mut out)
-                .and(&m)
-                .and(&m.t())
-                .for_each(|o, &mij, &mji| *o = mij + skew * mji);
-            out.diag_mut().iter_mut().for_each(|d| *d -= F::of(gamma));
+            compose(
+                p.matrix(m),
+                self.cfg.beta,
+                gamma,
+                wa.slice_mut(s![.., cols]),
+            );
         }
     }
 
@@ -186,6 +189,36 @@ impl Lipschitz {
                 .and(&d.t())
                 .for_each(|g, &dij, &dji| *g += dij + skew * dji);
         }
+    }
+}
+
+/// `out = (1-β)(M + Mᵀ) + β(M − Mᵀ) − γI = M + (1−2β)Mᵀ − γI`, all `[N, N]`: the one place
+/// the free matrices become `A` (from `M_A`, γ_A) or `W` (from `M_W`, γ_W).
+fn compose<F: Float>(m: ArrayView2<F>, beta: f64, gamma: f64, mut out: ArrayViewMut2<F>) {
+    let skew = F::of(1.0 - 2.0 * beta);
+    Zip::from(&mut out)
+        .and(&m)
+        .and(&m.t())
+        .for_each(|o, &mij, &mji| *o = mij + skew * mji);
+    out.diag_mut().iter_mut().for_each(|d| *d -= F::of(gamma));
+}
+
+impl LipschitzConfig {
+    /// `(A, W)`, each `[N, N]`, from `M_A, M_W [N, N]` with this config's β, γ_A, γ_W
+    /// (what a forward pass applies; for analysing a checkpoint).
+    pub fn matrices(
+        &self,
+        m_a: ArrayView2<f64>,
+        m_w: ArrayView2<f64>,
+    ) -> (Array2<f64>, Array2<f64>) {
+        let n = self.hidden;
+        for m in [&m_a, &m_w] {
+            assert_eq!(m.dim(), (n, n), "M_A and M_W are [hidden, hidden]");
+        }
+        let (mut a, mut w) = (Array2::zeros((n, n)), Array2::zeros((n, n)));
+        compose(m_a, self.beta, self.gamma_a, a.view_mut());
+        compose(m_w, self.beta, self.gamma_w, w.view_mut());
+        (a, w)
     }
 }
 
@@ -399,6 +432,36 @@ impl<F: Float> Cell<F> for Lipschitz {
             tp.dz.view()
         } else {
             tp.g1.span(0, steps).slice_move(s![.., ..n])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn matrices_follow_the_papers_definition() {
+        let cfg = LipschitzConfig {
+            hidden: 5,
+            scheme: Scheme::Euler,
+            eps: 0.03,
+            beta: 0.75,
+            gamma_a: 0.001,
+            gamma_w: 0.02,
+            init_std: 0.1,
+            alpha: 1.0,
+        };
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut m = || Array2::from_shape_fn((5, 5), |_| rng.random_range(-1.0..1.0));
+        let (m_a, m_w) = (m(), m());
+        let (a, w) = cfg.matrices(m_a.view(), m_w.view());
+        let eye = Array2::<f64>::eye(5);
+        for (got, m, gamma) in [(a, m_a, cfg.gamma_a), (w, m_w, cfg.gamma_w)] {
+            let want = (&m + &m.t()) * (1.0 - cfg.beta) + (&m - &m.t()) * cfg.beta - &eye * gamma;
+            let err = (&got - &want).iter().fold(0.0f64, |e, v| e.max(v.abs()));
+            assert!(err < 1e-15, "{got} vs {want}");
         }
     }
 }
