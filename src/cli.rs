@@ -96,10 +96,52 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         steps: usize,
     },
+    /// Train every row of a paper table that is not done yet, then print ours beside the
+    /// published numbers and write tables/TABLE.{csv,h5,md} and figures.
+    Reproduce {
+        /// mnist, cifar10, ptb or timit (experiments/tables/TABLE.toml).
+        table: String,
+        /// smoke (minutes, proves the pipeline), quick (partial numbers), full (the paper's schedule).
+        #[arg(long, default_value = "quick")]
+        profile: String,
+        /// Rows trained at once; the cores are split between them (each run's shard count, which
+        /// is part of its spec and id, so a table resumed with another --jobs trains afresh).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Runs under the results directory with their state and headline metric.
+    List {
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Every run's summary and per-epoch metrics as results/{runs,epochs}.csv and results/results.h5.
+    Export {
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Experiment specs.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
     /// Data sets: what a task trains on.
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SpecCommand {
+    /// Print the fully resolved spec (extends followed, overrides and defaults applied).
+    Show {
+        spec: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
 }
 
@@ -218,6 +260,52 @@ pub fn main() -> Result<()> {
             });
             println!("{}", serde_json::to_string(&r)?);
         }
+        Command::Reproduce {
+            table,
+            profile,
+            jobs,
+            results,
+            data_dir,
+        } => {
+            let failed = crate::reproduce::reproduce(&crate::reproduce::Options {
+                table,
+                profile,
+                jobs,
+                results,
+                data_dir,
+                root: crate::reproduce::default_root(),
+            })?;
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} row(s) did not finish; see their log.txt"
+            );
+        }
+        Command::List { results } => list(&results),
+        Command::Export { results } => {
+            let found: Vec<_> = runs::discover(&results)
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            let (summary, epochs) = (
+                crate::results::summary_frame(&found)?,
+                crate::results::epochs_frame(&found)?,
+            );
+            crate::results::write_csv(&summary, &results.join("runs.csv"))?;
+            crate::results::write_csv(&epochs, &results.join("epochs.csv"))?;
+            crate::results::write_h5(
+                &results.join("results.h5"),
+                &[("runs", &summary), ("epochs", &epochs)],
+                &[],
+            )?;
+            println!(
+                "{} runs, {} epoch rows: {}/{{runs.csv,epochs.csv,results.h5}}",
+                summary.height(),
+                epochs.height(),
+                results.display()
+            );
+        }
+        Command::Spec {
+            command: SpecCommand::Show { spec, overrides },
+        } => print!("{}", Spec::load(&spec, &overrides)?.to_toml()),
         Command::Data {
             command: DataCommand::Inspect { task, data_dir },
         } => {
@@ -234,4 +322,27 @@ pub fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints one line a run folder: state, progress and headline metric.
+fn list(results: &std::path::Path) {
+    let found = runs::discover(results);
+    if found.is_empty() {
+        println!("no runs under {}", results.join("runs").display());
+    }
+    for r in found {
+        match r {
+            Ok(r) => {
+                let s = crate::results::Summary::of(&r);
+                let metric = s
+                    .final_test
+                    .map_or("—".into(), |v| format!("test_{} {v:.4}", s.metric));
+                println!(
+                    "{:<12} {:>3}/{:<3} {:<24} {}",
+                    s.state, s.epochs_done, s.epochs, metric, s.id
+                );
+            }
+            Err(e) => println!("{:<12} {e}", "unreadable"),
+        }
+    }
 }

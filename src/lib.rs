@@ -27,6 +27,8 @@ pub mod nn;
 pub mod optim;
 pub mod params;
 pub mod plot;
+pub mod reproduce;
+pub mod results;
 pub mod runs;
 pub mod spec;
 pub mod train;

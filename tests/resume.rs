@@ -35,16 +35,19 @@ fn run_and_kill(cwd: &Path, args: &[&str], kill_at: &str) {
     let mut child = lrnn(cwd, args).stdout(Stdio::piped()).spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if line.trim() == kill_at {
-            child.kill().unwrap(); // SIGKILL on Unix
-            child.wait().unwrap();
-            return;
-        }
-        seen.push(line);
+    let found = stdout.lines().map(Result::unwrap).any(|line| {
+        seen.push(line.clone());
+        line.trim() == kill_at
+    });
+    if found {
+        child.kill().unwrap(); // SIGKILL on Unix
     }
-    panic!("the run ended before `{kill_at}`:\n{}", seen.join("\n"));
+    child.wait().unwrap();
+    assert!(
+        found,
+        "the run ended before `{kill_at}`:\n{}",
+        seen.join("\n")
+    );
 }
 
 /// Every column but the wall-clock ones.

@@ -71,6 +71,10 @@ impl CellConfig for AntisymmetricConfig {
         self.hidden
     }
 
+    fn variant(&self) -> Option<&'static str> {
+        self.gated.then_some("gated")
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         super::check_positive("eps", self.eps)?;
         Ok(())

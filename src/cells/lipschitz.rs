@@ -93,6 +93,13 @@ impl CellConfig for LipschitzConfig {
         self.hidden
     }
 
+    fn variant(&self) -> Option<&'static str> {
+        Some(match self.scheme {
+            Scheme::Euler => "euler",
+            Scheme::Rk2 => "rk2",
+        })
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         super::check_positive("eps", self.eps)?;
         if !(0.0..=1.0).contains(&self.beta) {

@@ -118,6 +118,11 @@ pub trait CellConfig: Serialize + DeserializeOwned + Clone + Debug + PartialEq {
     /// Hidden width N.
     fn hidden(&self) -> usize;
 
+    /// What tells configurations of one kind apart in tables (`rk2`, `gated`); none by default.
+    fn variant(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Range checks beyond types: `(key, message)` for the first violated one.
     fn validate(&self) -> Result<(), (String, String)> {
         Ok(())
@@ -162,6 +167,12 @@ macro_rules! registry {
 
             pub fn hidden(&self) -> usize {
                 match self { $(ModelConfig::$variant(c) => c.hidden(),)* }
+            }
+
+            /// `kind` with its variant (`lipschitz-rk2`, `antisymmetric-gated`), as tables name models.
+            pub fn label(&self) -> String {
+                let variant = match self { $(ModelConfig::$variant(c) => c.variant(),)* };
+                variant.map_or_else(|| self.kind().to_string(), |v| format!("{}-{v}", self.kind()))
             }
 
             pub fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {

@@ -60,6 +60,13 @@ impl Metric {
         }
     }
 
+    /// The metric a column suffix names (`acc`, `bpc`, `mse`).
+    pub fn named(name: &str) -> Option<Metric> {
+        [Metric::Acc, Metric::Bpc, Metric::Mse]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
+
     /// Whether larger is better.
     pub fn higher_is_better(self) -> bool {
         self == Metric::Acc

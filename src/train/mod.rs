@@ -415,23 +415,26 @@ fn train(
     let mut pos = Position::default();
     let mut metrics = MetricsTable::default();
     let mut resumed = false;
-    if ckpt_path.exists() {
-        if let Some((saved, carried)) = state::load(&ckpt_path, &mut params, &mut opt)? {
-            // Epochs after the checkpoint's are recomputed, so rows written after it go.
-            metrics = MetricsTable::read(&metrics_path)?;
-            metrics.rows.truncate(saved.epoch);
-            for (shard, s) in shards.iter_mut().zip(carried) {
-                shard.ws.restore_state(s);
-            }
-            println!(
-                "resuming from {}: epoch {}, step {}",
-                ckpt_path.display(),
-                saved.epoch + 1,
-                saved.step
-            );
-            pos = saved;
-            resumed = true;
+    let saved = if ckpt_path.exists() {
+        state::load(&ckpt_path, &mut params, &mut opt)?
+    } else {
+        None
+    };
+    if let Some((saved, carried)) = saved {
+        // Epochs after the checkpoint's are recomputed, so rows written after it go.
+        metrics = MetricsTable::read(&metrics_path)?;
+        metrics.rows.truncate(saved.epoch);
+        for (shard, s) in shards.iter_mut().zip(carried) {
+            shard.ws.restore_state(s);
         }
+        println!(
+            "resuming from {}: epoch {}, step {}",
+            ckpt_path.display(),
+            saved.epoch + 1,
+            saved.step
+        );
+        pos = saved;
+        resumed = true;
     }
 
     let steps_per_epoch = task.num_batches(SplitName::Train, tr.batch_size);

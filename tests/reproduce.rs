@@ -1,0 +1,131 @@
+//! `lrnn reproduce` on a small table of generated-data rows: it trains each row once, writes
+//! the table as CSV, HDF5 and Markdown with ours beside the published number, finds the runs
+//! again on a second call instead of retraining, and `lrnn list` / `lrnn export` see them.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lrnn(cwd: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lrnn"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LRNN_DATA_DIR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+const SPEC: &str = r#"
+[model]
+kind = "lipschitz"
+hidden = 16
+[task]
+name = "adding"
+seq_len = 40
+train_size = 256
+val_size = 64
+test_size = 64
+[train]
+epochs = 5
+batch_size = 32
+lr = 0.01
+"#;
+
+const TABLE: &str = r#"
+title = "Adding, two widths"
+notes = ["a test table"]
+[profiles.smoke]
+about = "two epochs"
+set = ["train.epochs=2"]
+[[rows]]
+spec = "../adding/a.toml"
+label = "Lipschitz, N=16"
+published = "Lipschitz RNN"
+[[rows]]
+spec = "../adding/a.toml"
+label = "Lipschitz, N=24"
+set = ["model.hidden=24"]
+"#;
+
+#[test]
+fn reproduce_trains_each_row_once_and_writes_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["experiments/adding", "experiments/tables", "baselines"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
+    // The second row is the same spec at another width, through the row's own overrides.
+    std::fs::write(root.join("experiments/tables/t.toml"), TABLE).unwrap();
+    std::fs::write(
+        root.join("baselines/x.csv"),
+        "table,task,model,hidden,params,metric,value,confirmed,source\n\
+         t,adding,Lipschitz RNN,16,,test_mse,0.25,no,made up for the test\n",
+    )
+    .unwrap();
+
+    let first = lrnn(
+        root,
+        &["reproduce", "t", "--profile", "smoke", "--jobs", "2"],
+    );
+    assert!(first.contains("2 rows, 2 to run"), "{first}");
+    let mut r = csv::Reader::from_path(root.join("results/tables/t.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |i: usize, name: &str| -> String {
+        let j = header.iter().position(|h| h == name).unwrap();
+        rows[i][j].to_string()
+    };
+    assert_eq!(col(0, "row"), "Lipschitz, N=16");
+    assert_eq!(
+        (col(0, "published"), col(0, "epochs")),
+        ("0.25".into(), "2".into())
+    );
+    let ours: f64 = col(0, "ours").parse().unwrap();
+    let diff: f64 = col(0, "diff").parse().unwrap();
+    assert!((ours - 0.25 - diff).abs() < 1e-12);
+    assert_eq!(
+        (col(1, "published"), col(1, "hidden")),
+        ("".into(), "24".into())
+    );
+
+    // The HDF5 table holds the same rows, with the column order as an attribute.
+    let f = hdf5::File::open(root.join("results/tables/t.h5")).unwrap();
+    let g = f.group("table").unwrap();
+    let ours_h5: Vec<f64> = g.dataset("ours").unwrap().read_raw().unwrap();
+    assert_eq!(ours_h5[0], ours);
+    let columns: Vec<hdf5::types::VarLenUnicode> = g.attr("columns").unwrap().read_raw().unwrap();
+    assert_eq!(columns.len(), header.len());
+    let epochs = f.group("epochs").unwrap();
+    assert_eq!(
+        epochs.dataset("epoch").unwrap().size(),
+        4,
+        "2 runs x 2 epochs"
+    );
+
+    let md = std::fs::read_to_string(root.join("results/tables/t.md")).unwrap();
+    assert!(md.contains("Profile `smoke`: two epochs") && md.contains("a test table"));
+    assert!(root.join("results/tables/t-curves-adding.svg").exists());
+
+    // Done rows are found again, not retrained (the same --jobs: it sets the shards, part of the id).
+    let second = lrnn(
+        root,
+        &["reproduce", "t", "--profile", "smoke", "--jobs", "2"],
+    );
+    assert!(second.contains("0 to run"), "{second}");
+
+    let list = lrnn(root, &["list"]);
+    assert!(
+        list.contains("done") && list.contains("adding/a-s1-"),
+        "{list}"
+    );
+    let export = lrnn(root, &["export"]);
+    assert!(export.contains("2 runs, 4 epoch rows"), "{export}");
+}
