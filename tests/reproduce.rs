@@ -2,24 +2,9 @@
 //! the table as CSV, HDF5 and Markdown with ours beside the published number, finds the runs
 //! again on a second call instead of retraining, and `lrnn list` / `lrnn export` see them.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn lrnn(cwd: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lrnn"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("LRNN_DATA_DIR")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?}: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
+use common::lrnn_ok as lrnn;
 
 const SPEC: &str = r#"
 [model]

@@ -6,33 +6,17 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use common::{lrnn, lrnn_command, lrnn_ok};
 
 use lrnn::data::ptb;
 use lrnn::metrics::MetricsTable;
 use lrnn::runs::{RunInfo, State};
 
-fn lrnn(cwd: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lrnn"));
-    c.args(args).current_dir(cwd).env_remove("LRNN_DATA_DIR");
-    c
-}
-
-/// Runs to completion; panics with the output on failure.
-fn run_to_end(cwd: &Path, args: &[&str]) -> String {
-    let out = lrnn(cwd, args).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 /// Starts a run and SIGKILLs it as soon as it reports the checkpoint line `kill_at`.
 fn run_and_kill(cwd: &Path, args: &[&str], kill_at: &str) {
-    let mut child = lrnn(cwd, args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = lrnn_command(cwd, args).stdout(Stdio::piped()).spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let found = stdout.lines().map(Result::unwrap).any(|line| {
@@ -70,7 +54,7 @@ fn check_resume(cwd: &Path, spec: &str, extra: &[&str], kill_at: &str, epochs: u
         a.extend(extra);
         a
     };
-    run_to_end(cwd, &args("straight"));
+    lrnn_ok(cwd, &args("straight"));
     run_and_kill(cwd, &args("killed"), kill_at);
 
     let info = RunInfo::read(&cwd.join("killed")).unwrap();
@@ -78,7 +62,7 @@ fn check_resume(cwd: &Path, spec: &str, extra: &[&str], kill_at: &str, epochs: u
     let partial = MetricsTable::read(&cwd.join("killed/metrics.csv")).unwrap();
     assert!(partial.rows.len() < epochs, "killed after the last epoch");
 
-    let resumed = run_to_end(cwd, &args("killed"));
+    let resumed = lrnn_ok(cwd, &args("killed"));
     assert!(resumed.contains("resuming from"), "{resumed}");
     let (a, b) = (numbers(&cwd.join("straight")), numbers(&cwd.join("killed")));
     assert_eq!(a.rows.len(), epochs);
@@ -88,7 +72,7 @@ fn check_resume(cwd: &Path, spec: &str, extra: &[&str], kill_at: &str, epochs: u
 
     // A finished run is left alone.
     let before = std::fs::read(cwd.join("killed/metrics.csv")).unwrap();
-    let again = run_to_end(cwd, &args("killed"));
+    let again = lrnn_ok(cwd, &args("killed"));
     assert!(again.contains("already done"), "{again}");
     assert_eq!(
         std::fs::read(cwd.join("killed/metrics.csv")).unwrap(),
@@ -128,9 +112,7 @@ shards = 2
     // Another spec into the same folder is refused, and nothing is written.
     let other = spec.replace("lr = 0.003", "lr = 0.001");
     std::fs::write(dir.path().join("other.toml"), other).unwrap();
-    let out = lrnn(dir.path(), &["run", "other.toml", "--out", "killed"])
-        .output()
-        .unwrap();
+    let out = lrnn(dir.path(), &["run", "other.toml", "--out", "killed"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another spec"), "{err}");

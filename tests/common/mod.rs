@@ -79,14 +79,28 @@ pub fn real_data_dir() -> Option<PathBuf> {
         .then_some(dir)
 }
 
+/// The `lrnn` binary with `args` in `cwd`, without the caller's data directory.
+pub fn lrnn_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lrnn"));
+    c.args(args).current_dir(cwd).env_remove("LRNN_DATA_DIR");
+    c
+}
+
 /// Runs the `lrnn` binary with `args` in `cwd`, without the caller's data directory.
 pub fn lrnn(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lrnn"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("LRNN_DATA_DIR")
-        .output()
-        .unwrap()
+    lrnn_command(cwd, args).output().unwrap()
+}
+
+/// Runs `lrnn` to success and returns its standard output; panics with both outputs otherwise.
+pub fn lrnn_ok(cwd: &Path, args: &[&str]) -> String {
+    let out = lrnn(cwd, args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }
 
 /// A small spec for `lipschitz` on fake smnist: `extra` lines are appended under `[train]`.
