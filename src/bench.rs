@@ -29,6 +29,7 @@ pub struct BenchConfig {
 /// The measurement, printed as one JSON object.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
+    /// [`ModelConfig::label`], e.g. `lipschitz-euler`.
     pub model: String,
     pub batch: usize,
     pub seq: usize,
@@ -86,7 +87,7 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         3.0 * 2.0 * (cfg.batch * cfg.seq) as f64 * n * n * model.cell.products_per_step() as f64
             / 1e9;
     BenchResult {
-        model: model_name(&cfg.model),
+        model: cfg.model.label(),
         batch: cfg.batch,
         seq: cfg.seq,
         hidden: model.cell.hidden(),
@@ -100,12 +101,5 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         threads: crate::blas::threads(),
         shards: cfg.shards.max(1),
         backend: crate::gemm::describe(),
-    }
-}
-
-fn model_name(m: &ModelConfig) -> String {
-    match m {
-        ModelConfig::Lipschitz(c) => format!("lipschitz-{:?}", c.scheme).to_lowercase(),
-        other => other.kind().to_string(),
     }
 }
