@@ -1,5 +1,6 @@
 //! `lrnn bench`: median time of full training steps (forward, BPTT, Adam) of one model on
-//! random data, with the GEMM work counted, so cells and backends compare as numbers.
+//! random data, with the GEMM work counted, so cells and backends compare as numbers; and
+//! what a step costs in memory against the activations BPTT has to keep.
 
 use std::time::Instant;
 
@@ -7,7 +8,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::cells::ModelConfig;
+use crate::cells::{Cell, ModelConfig};
+use crate::float::Float;
 use crate::model::{Batch, Model};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::params::Params;
@@ -29,6 +31,7 @@ pub struct BenchConfig {
 /// The measurement, printed as one JSON object.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
+    /// [`ModelConfig::label`], e.g. `lipschitz-euler`.
     pub model: String,
     pub batch: usize,
     pub seq: usize,
@@ -46,6 +49,22 @@ pub struct BenchResult {
     pub threads: usize,
     pub shards: usize,
     pub backend: String,
+    /// MiB (2^20 bytes) of per-step activations the tapes hold for BPTT after the steps,
+    /// summed over shards: the cells' own count of the `Steps` buffers their forward pass
+    /// writes and backward reads ([`Cell::activation_bytes`]), as allocated. Backward's
+    /// per-step gradient buffers, the projected inputs and the batch are not in it. Null if
+    /// the cell does not say.
+    pub activations_mib: Option<f64>,
+    /// MiB the process's peak resident memory grew by over the warm-up and timed steps:
+    /// `VmHWM` after them minus `VmRSS` before the shards' workspaces were allocated (the
+    /// high-water mark is reset there through `/proc/self/clear_refs`, so nothing earlier
+    /// counts), both from `/proc/self/status`. It covers everything a step touches: tapes
+    /// with their gradient buffers, projected inputs, decoder buffers, per-shard copies of the
+    /// batch and gradients, BLAS scratch. Model, parameters, Adam state and the batch exist
+    /// before. Null off Linux or where the reset is refused.
+    pub peak_step_mib: Option<f64>,
+    /// `peak_step_mib / activations_mib`: how many times the activations a step costs.
+    pub peak_over_activations: Option<f64>,
 }
 
 /// Times `cfg.steps` training steps after `cfg.warmup` untimed ones.
@@ -63,12 +82,8 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         },
         model.num_params(),
     );
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-    let x = Array2::from_shape_fn((cfg.seq * cfg.batch, cfg.input), |_| rng.random::<f32>());
-    let labels = (0..cfg.batch)
-        .map(|_| rng.random_range(0..cfg.classes))
-        .collect();
-    let batch = Batch::classes(x, labels);
+    let batch = random_batch(cfg.seq, cfg.batch, cfg.input, cfg.classes, 7);
+    let before = peak::reset().then(|| peak::status_kib("VmRSS")).flatten();
     let mut shards = model.shards(cfg.shards.max(1));
     let mut times = Vec::with_capacity(cfg.steps);
     for i in 0..cfg.warmup + cfg.steps {
@@ -79,14 +94,22 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
+    let after = peak::status_kib("VmHWM");
+    let mib = |bytes: f64| bytes / (1 << 20) as f64;
+    let activations_mib = shards
+        .iter()
+        .map(|s| model.activation_bytes(&s.ws))
+        .sum::<Option<usize>>()
+        .map(|b| mib(b as f64));
+    let peak_step_mib = before
+        .zip(after)
+        .map(|(b, a)| mib(a.saturating_sub(b) as f64 * 1024.0));
+
     times.sort_by(f64::total_cmp);
     let q = |f: f64| times[((times.len() - 1) as f64 * f).round() as usize];
-    let n = model.cell.hidden() as f64;
-    let gflop =
-        3.0 * 2.0 * (cfg.batch * cfg.seq) as f64 * n * n * model.cell.products_per_step() as f64
-            / 1e9;
+    let gflop = 3.0 * forward_flop(&*model.cell, cfg.batch, cfg.seq) / 1e9;
     BenchResult {
-        model: model_name(&cfg.model),
+        model: cfg.model.label(),
         batch: cfg.batch,
         seq: cfg.seq,
         hidden: model.cell.hidden(),
@@ -100,12 +123,51 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         threads: crate::blas::threads(),
         shards: cfg.shards.max(1),
         backend: crate::gemm::describe(),
+        activations_mib,
+        peak_step_mib,
+        peak_over_activations: peak_step_mib.zip(activations_mib).map(|(p, a)| p / a),
     }
 }
 
-fn model_name(m: &ModelConfig) -> String {
-    match m {
-        ModelConfig::Lipschitz(c) => format!("lipschitz-{:?}", c.scheme).to_lowercase(),
-        other => other.kind().to_string(),
+/// Recurrent GEMM FLOPs of one forward pass over `seq` steps of `batch` sequences,
+/// `2·B·T·N²·` [`Cell::products_per_step`]; backward is counted as twice this.
+pub fn forward_flop<F: Float>(cell: &dyn Cell<F>, batch: usize, seq: usize) -> f64 {
+    let n = cell.hidden() as f64;
+    2.0 * (batch * seq) as f64 * n * n * cell.products_per_step() as f64
+}
+
+/// A classification batch of uniform `[0, 1)` inputs, `x [seq·batch, input]` time-major, and
+/// uniform labels in `0..classes`, deterministic in `seed`.
+pub fn random_batch(
+    seq: usize,
+    batch: usize,
+    input: usize,
+    classes: usize,
+    seed: u64,
+) -> Batch<f32> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let x = Array2::from_shape_fn((seq * batch, input), |_| rng.random::<f32>());
+    let labels = (0..batch).map(|_| rng.random_range(0..classes)).collect();
+    Batch::classes(x, labels)
+}
+
+/// The process's resident memory from `/proc/self/status` (Linux).
+mod peak {
+    /// Resets the peak resident set size (`VmHWM`) to the current one; false where refused.
+    pub fn reset() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+
+    /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
+    pub fn status_kib(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
     }
 }

@@ -256,6 +256,12 @@ impl<F: Float> Model<F> {
         stats
     }
 
+    /// Bytes of the activations `ws`'s tape holds for BPTT, as allocated for the last batch
+    /// ([`Cell::activation_bytes`]); `None` if the cell does not say.
+    pub fn activation_bytes(&self, ws: &Workspace<F>) -> Option<usize> {
+        self.cell.activation_bytes(&ws.tape)
+    }
+
     /// `n` data-parallel workers' buffers for [`Model::forward_backward_sharded`].
     pub fn shards(&self, n: usize) -> Vec<Shard<F>> {
         (0..n)

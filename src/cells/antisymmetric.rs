@@ -195,6 +195,13 @@ impl<F: Float> Cell<F> for Antisymmetric {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        Some(match &tape_ref::<AntisymmetricTape<F>>(tape).run {
+            Run::Plain(run) => run.activation_bytes(),
+            Run::Gated(gt) => gt.h.bytes() + gt.a.bytes() + gt.g.bytes(),
+        })
+    }
+
     fn forward(
         &self,
         p: &Params<F>,

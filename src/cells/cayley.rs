@@ -104,6 +104,10 @@ impl<F: Float> Cell<F> for Cayley {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        Some(tape_ref::<CayleyTape<F>>(tape).run.activation_bytes())
+    }
+
     fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
         let tp = tape_of::<CayleyTape<F>>(tape);
         // A = I + M − Mᵀ (kept in `w` for invert_into, which copies it into `lu`).

@@ -165,6 +165,11 @@ impl<F: Float> Cell<F> for Cornn {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let tp = tape_ref::<CornnTape<F>>(tape);
+        Some(tp.s.bytes() + tp.a.bytes())
+    }
+
     fn forward(
         &self,
         p: &Params<F>,

@@ -124,6 +124,11 @@ impl<F: Float> Cell<F> for Gru {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let tp = tape_ref::<GruTape<F>>(tape);
+        Some(tp.h.bytes() + tp.act.bytes() + tp.qn.bytes())
+    }
+
     fn forward(
         &self,
         p: &Params<F>,

@@ -334,6 +334,11 @@ impl<F: Float> Cell<F> for Lipschitz {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let tp = tape_ref::<LipschitzTape<F>>(tape);
+        Some(tp.h.bytes() + tp.a1.bytes() + tp.hm.bytes() + tp.a2.bytes())
+    }
+
     fn forward(
         &self,
         p: &Params<F>,

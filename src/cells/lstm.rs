@@ -117,6 +117,11 @@ impl<F: Float> Cell<F> for Lstm {
         })
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let tp = tape_ref::<LstmTape<F>>(tape);
+        Some(tp.hc.bytes() + tp.act.bytes())
+    }
+
     fn forward(
         &self,
         p: &Params<F>,

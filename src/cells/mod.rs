@@ -75,6 +75,15 @@ pub trait Cell<F: Float>: Send + Sync {
     /// Buffers for `steps × batch`; with `keep`, everything backward needs (else O(1) steps).
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape;
 
+    /// Bytes of the per-step activations `tape` holds for backward to read (its states, gate
+    /// and tanh outputs: `Steps` buffers the forward pass writes), as allocated; backward's
+    /// own per-step gradient buffers and per-pass `N×N` matrices are not counted. This is the
+    /// memory BPTT cannot avoid without recomputation; `None` if the cell does not say.
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let _ = tape;
+        None
+    }
+
     /// Runs the recurrence over `z [T·B, K]` from `state [B, S]`, leaving the final state there.
     fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape);
 

@@ -86,6 +86,10 @@ impl<F: Float> Cell<F> for Vanilla {
         ))
     }
 
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        Some(tape_ref::<TanhRnn<F>>(tape).activation_bytes())
+    }
+
     fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
         tape_of::<TanhRnn<F>>(tape).forward(p.matrix(self.w), z, state);
     }

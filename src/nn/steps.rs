@@ -41,6 +41,11 @@ impl<F: Float> Steps<F> {
         }
     }
 
+    /// Bytes the buffer holds, `slots·B·W` elements (what a memory report counts).
+    pub fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<F>()
+    }
+
     /// Slots held: `T (+1)` when kept, else 1 or 2.
     pub fn slots(&self) -> usize {
         self.slots

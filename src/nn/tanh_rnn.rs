@@ -95,6 +95,11 @@ impl<F: Float> TanhRnn<F> {
         state.assign(&self.h.at(steps));
     }
 
+    /// Bytes of the states `h` and (residual) tanh outputs `a`, what backward reads.
+    pub fn activation_bytes(&self) -> usize {
+        self.h.bytes() + self.a.bytes()
+    }
+
     /// The outputs `h_1..h_T` of the last kept forward pass, `[T·B, N]`.
     pub fn outputs(&self) -> ArrayView2<'_, F> {
         self.h.span(1, self.h.slots() - 1)
