@@ -129,6 +129,51 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
     }
 }
 
+/// Throughput of the selected GEMM backend: `workers` threads at once, each multiplying its
+/// own `n×n` single-precision matrices `reps` times (the data-parallel shape of training).
+#[derive(Clone, Debug, Serialize)]
+pub struct GemmPeak {
+    pub n: usize,
+    pub workers: usize,
+    pub reps: usize,
+    pub seconds: f64,
+    pub gflop_per_s: f64,
+    pub backend: String,
+}
+
+/// Measures [`GemmPeak`] after one untimed product a worker.
+pub fn gemm_peak(n: usize, workers: usize, reps: usize) -> GemmPeak {
+    use rayon::prelude::*;
+    let workers = workers.max(1);
+    let mut mats: Vec<[Array2<f32>; 3]> = (0..workers)
+        .map(|w| {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(w as u64);
+            let mut m = || Array2::from_shape_fn((n, n), |_| rng.random::<f32>() - 0.5);
+            [m(), m(), Array2::zeros((n, n))]
+        })
+        .collect();
+    let run = |mats: &mut Vec<[Array2<f32>; 3]>, reps: usize| {
+        mats.par_iter_mut().for_each(|[a, b, c]| {
+            for _ in 0..reps {
+                crate::gemm::gemm(1.0, &*a, &*b, 0.0, c);
+            }
+        })
+    };
+    run(&mut mats, 1);
+    let t0 = Instant::now();
+    run(&mut mats, reps.max(1));
+    let seconds = t0.elapsed().as_secs_f64();
+    let flop = 2.0 * (n as f64).powi(3) * (workers * reps.max(1)) as f64;
+    GemmPeak {
+        n,
+        workers,
+        reps: reps.max(1),
+        seconds,
+        gflop_per_s: flop / seconds / 1e9,
+        backend: crate::gemm::describe(),
+    }
+}
+
 /// Recurrent GEMM FLOPs of one forward pass over `seq` steps of `batch` sequences,
 /// `2·B·T·N²·` [`Cell::products_per_step`]; backward is counted as twice this.
 pub fn forward_flop<F: Float>(cell: &dyn Cell<F>, batch: usize, seq: usize) -> f64 {

@@ -72,6 +72,13 @@ enum Command {
         /// Lipschitz discretisation (euler, rk2).
         #[arg(long)]
         scheme: Option<String>,
+        /// Another `[model]` key of the cell, e.g. `--cell gated=true` (repeatable).
+        #[arg(long = "cell", value_name = "KEY=VALUE")]
+        cell: Vec<String>,
+        /// Instead of a model, time n×n×n single-precision GEMMs, one stream a shard: the
+        /// roofline step times are compared with.
+        #[arg(long, value_name = "N")]
+        gemm_peak: Option<usize>,
         #[arg(long, default_value_t = 128)]
         batch: usize,
         #[arg(long, default_value_t = 784)]
@@ -223,6 +230,8 @@ pub fn main() -> Result<()> {
         Command::Bench {
             model,
             scheme,
+            cell,
+            gemm_peak,
             batch,
             seq,
             hidden,
@@ -245,6 +254,20 @@ pub fn main() -> Result<()> {
             table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
             if let Some(s) = scheme {
                 table.insert("scheme".into(), toml::Value::String(s));
+            }
+            if let Some(n) = gemm_peak {
+                let r = crate::bench::gemm_peak(n, shards, steps);
+                println!("{}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
+            for kv in &cell {
+                let (key, value) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--cell {kv}: expected KEY=VALUE"))?;
+                let value = value
+                    .parse::<toml::Value>()
+                    .unwrap_or_else(|_| toml::Value::String(value.into()));
+                table.insert(key.into(), value);
             }
             let model = crate::cells::ModelConfig::parse(&model, table)
                 .map_err(|(key, msg)| anyhow::anyhow!("--model/--scheme: {key}: {msg}"))?;
