@@ -442,7 +442,7 @@ fn header(
             }
         }
         for n in data["notes"].as_array().into_iter().flatten() {
-            let n = n.as_str().unwrap_or_default().to_string();
+            let n = format!("{}: {}", r.spec.task.name(), n.as_str().unwrap_or_default());
             if !def.notes.contains(&n) && !lines.contains(&n) {
                 lines.push(n);
             }
@@ -476,6 +476,7 @@ fn header(
 fn fmt_cell(c: &Column, i: usize) -> String {
     match c.get(i) {
         Ok(AnyValue::Null) | Err(_) => "—".into(),
+        Ok(AnyValue::Float64(v)) if c.name().as_str() == "step_ms" => format!("{v:.0}"),
         Ok(AnyValue::Float64(v)) => format!("{v:.4}"),
         Ok(AnyValue::String(s)) => s.to_string(),
         Ok(v) => v.to_string(),
