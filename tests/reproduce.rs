@@ -106,6 +106,24 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
     );
     assert!(second.contains("0 to run"), "{second}");
 
+    // The resolved spec: overrides applied, defaults written out.
+    let shown = lrnn(
+        root,
+        &[
+            "spec",
+            "show",
+            "experiments/adding/a.toml",
+            "--set",
+            "train.lr=0.5",
+        ],
+    );
+    assert!(
+        shown.contains("lr = 0.5")
+            && shown.contains("adam_eps = ")
+            && shown.contains("beta = 0.75"),
+        "{shown}"
+    );
+
     let list = lrnn(root, &["list"]);
     assert!(
         list.contains("done") && list.contains("adding/a-s1-"),
