@@ -16,7 +16,10 @@ use lrnn::runs::{RunInfo, State};
 
 /// Starts a run and SIGKILLs it as soon as it reports the checkpoint line `kill_at`.
 fn run_and_kill(cwd: &Path, args: &[&str], kill_at: &str) {
-    let mut child = lrnn_command(cwd, args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = lrnn_command(cwd, args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let found = stdout.lines().map(Result::unwrap).any(|line| {
