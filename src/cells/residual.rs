@@ -8,16 +8,16 @@
 //! Parameters: `cell/W [N,N]`, `encoder/weight [N,p]` (U), `encoder/bias [N]` (b).
 //! `W ~ Normal(0, (init_std/N)²)` as the authors' `gaussian_init_`; their `W` is an
 //! `nn.Linear(N, N, bias=False)` applied as `h·Wᵀ`, so their `W.weight` is our `cell/W`
-//! transposed. The loop and its BPTT are the shared [`TanhRnn`] (`Update::Residual(ε)`).
+//! transposed. The cell is the vanilla one with `Update::Residual(ε)`: the shared
+//! [`crate::nn::tanh_rnn::TanhRnn`] loop and its BPTT.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::vanilla::Vanilla;
+use super::{Cell, CellConfig};
 use crate::float::Float;
-use crate::nn::Linear;
-use crate::nn::tanh_rnn::{TanhRnn, Update};
-use crate::params::{Init, Layout, ParamId, Params};
+use crate::nn::tanh_rnn::Update;
+use crate::params::Layout;
 
 /// `[model]` keys for `kind = "residual"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,70 +54,12 @@ impl CellConfig for ResidualConfig {
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
-        let n = self.hidden;
-        let std = self.init_std / n as f64;
-        let w = layout.add("cell/W", &[n, n], Init::Normal { std });
-        let input = Linear::declare(
+        Box::new(Vanilla::declare(
             layout,
-            "encoder/weight",
-            Some("encoder/bias"),
             input_size,
-            n,
-        );
-        Box::new(Residual {
-            cfg: self.clone(),
-            w,
-            input,
-        })
-    }
-}
-
-/// The cell: parameter ids and its config.
-pub struct Residual {
-    cfg: ResidualConfig,
-    w: ParamId,
-    input: Linear,
-}
-
-impl<F: Float> Cell<F> for Residual {
-    fn input(&self) -> &Linear {
-        &self.input
-    }
-
-    fn hidden(&self) -> usize {
-        self.cfg.hidden
-    }
-
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        let update = Update::Residual(self.cfg.eps);
-        Box::new(TanhRnn::<F>::new(
-            update,
-            steps,
-            batch,
-            self.cfg.hidden,
-            keep,
+            self.hidden,
+            self.init_std,
+            Update::Residual(self.eps),
         ))
-    }
-
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        Some(tape_ref::<TanhRnn<F>>(tape).activation_bytes())
-    }
-
-    fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
-        tape_of::<TanhRnn<F>>(tape).forward(p.matrix(self.w), z, state);
-    }
-
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        tape_ref::<TanhRnn<F>>(tape).outputs()
-    }
-
-    fn backward<'t>(
-        &self,
-        p: &Params<F>,
-        tape: &'t mut Tape,
-        d_out: OutGrad<'_, F>,
-        grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
-        tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, grads.matrix_mut(self.w))
     }
 }

@@ -46,8 +46,34 @@ impl CellConfig for VanillaConfig {
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
-        let n = self.hidden;
-        let std = self.init_std / n as f64;
+        Box::new(Vanilla::declare(
+            layout,
+            input_size,
+            self.hidden,
+            self.init_std,
+            Update::Replace,
+        ))
+    }
+}
+
+/// A tanh RNN with a free `W`: this cell, and the residual cell with `Update::Residual(ε)`.
+pub struct Vanilla {
+    n: usize,
+    w: ParamId,
+    input: Linear,
+    update: Update,
+}
+
+impl Vanilla {
+    /// Declares `cell/W [N,N] ~ Normal(0, (init_std/N)²)` and the encoder `[N,p]`, in that order.
+    pub(super) fn declare(
+        layout: &mut Layout,
+        input_size: usize,
+        n: usize,
+        init_std: f64,
+        update: Update,
+    ) -> Self {
+        let std = init_std / n as f64;
         let w = layout.add("cell/W", &[n, n], Init::Normal { std });
         let input = Linear::declare(
             layout,
@@ -56,15 +82,13 @@ impl CellConfig for VanillaConfig {
             input_size,
             n,
         );
-        Box::new(Vanilla { n, w, input })
+        Vanilla {
+            n,
+            w,
+            input,
+            update,
+        }
     }
-}
-
-/// The cell: parameter ids.
-pub struct Vanilla {
-    n: usize,
-    w: ParamId,
-    input: Linear,
 }
 
 impl<F: Float> Cell<F> for Vanilla {
@@ -77,13 +101,7 @@ impl<F: Float> Cell<F> for Vanilla {
     }
 
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        Box::new(TanhRnn::<F>::new(
-            Update::Replace,
-            steps,
-            batch,
-            self.n,
-            keep,
-        ))
+        Box::new(TanhRnn::<F>::new(self.update, steps, batch, self.n, keep))
     }
 
     fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
