@@ -41,23 +41,7 @@ impl CellConfig for GruConfig {
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
         let n = self.hidden;
-        let bound = 1.0 / (n as f64).sqrt();
-        let input = Linear::declare_uniform(
-            layout,
-            "cell/weight_ih",
-            Some("cell/bias_ih"),
-            input_size,
-            3 * n,
-            bound,
-        );
-        let recurrent = Linear::declare_uniform(
-            layout,
-            "cell/weight_hh",
-            Some("cell/bias_hh"),
-            n,
-            3 * n,
-            bound,
-        );
+        let (input, recurrent) = Linear::declare_torch_rnn(layout, input_size, n, 3);
         Box::new(Gru {
             hidden: n,
             input,

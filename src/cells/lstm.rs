@@ -40,23 +40,7 @@ impl CellConfig for LstmConfig {
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
         let n = self.hidden;
-        let bound = 1.0 / (n as f64).sqrt();
-        let input = Linear::declare_uniform(
-            layout,
-            "cell/weight_ih",
-            Some("cell/bias_ih"),
-            input_size,
-            4 * n,
-            bound,
-        );
-        let recurrent = Linear::declare_uniform(
-            layout,
-            "cell/weight_hh",
-            Some("cell/bias_hh"),
-            n,
-            4 * n,
-            bound,
-        );
+        let (input, recurrent) = Linear::declare_torch_rnn(layout, input_size, n, 4);
         Box::new(Lstm {
             hidden: n,
             input,

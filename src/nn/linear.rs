@@ -48,6 +48,23 @@ impl Linear {
         }
     }
 
+    /// The two projections of a PyTorch gated RNN with `gates` gate blocks: `cell/weight_ih
+    /// [gates·N, p]`, `cell/bias_ih`, `cell/weight_hh [gates·N, N]`, `cell/bias_hh`, all
+    /// U(±1/√N) as `reset_parameters`, declared in PyTorch's order; returns (input, recurrent).
+    pub fn declare_torch_rnn(
+        layout: &mut Layout,
+        input_size: usize,
+        hidden: usize,
+        gates: usize,
+    ) -> (Self, Self) {
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let mut proj = |name: &str, fan_in| {
+            let (w, b) = (format!("cell/weight_{name}"), format!("cell/bias_{name}"));
+            Linear::declare_uniform(layout, &w, Some(&b), fan_in, gates * hidden, bound)
+        };
+        (proj("ih", input_size), proj("hh", hidden))
+    }
+
     /// `y [R, out] ← x [R, in]·Wᵀ + b`.
     pub fn forward<F: Float>(&self, p: &Params<F>, x: ArrayView2<F>, mut y: ArrayViewMut2<F>) {
         gemm(F::one(), &x, &p.matrix(self.weight).t(), F::zero(), &mut y);
