@@ -1,14 +1,18 @@
 """Times a full training step of every cell at the paper's size with `lrnn bench` and prints
 the README's speed table: step time, GFLOP/s, the fraction of the measured GEMM roofline,
-and memory against the activations BPTT keeps. Standard library only.
+and memory against the activations BPTT keeps. With `--torch PYTHON`, the PyTorch CPU
+figures of `scripts/bench_torch.py` are measured in the same run, so the two compare on
+this shared machine. Standard library only.
 
-    python3 scripts/bench_cells.py [--lrnn target/release/lrnn] [--steps 5]
+    python3 scripts/bench_cells.py [--lrnn target/release/lrnn] [--steps 5] [--torch venv/bin/python]
 
-The roofline is measured in the same run (`lrnn bench --gemm-peak 2048 --shards 2`, best of
-three): two 2048^3 SGEMM streams at once, one a core, as training runs its two shards.
+The roofline is measured in the same run, best of three of each: two streams at once, one a
+core, as training runs its two shards, of 2048^3 SGEMM (matrixmultiply) and of the per-step
+product 64x128x256 through lrnn's packed AVX-512 kernel.
 """
 import argparse
 import json
+import os
 import subprocess
 
 CELLS = [
@@ -23,6 +27,8 @@ CELLS = [
     ("cayley", []),
     ("cornn", []),
 ]
+# The other backends, on the paper's model.
+BACKENDS = [("lipschitz", ["--scheme", "euler", "--gemm", g]) for g in ("matrixmultiply", "openblas")]
 
 
 def bench(lrnn, args):
@@ -34,24 +40,44 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lrnn", default="target/release/lrnn")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--torch", metavar="PYTHON", help="a Python with torch, to time scripts/bench_torch.py too")
     a = ap.parse_args()
-    common = ["--gemm", "matrixmultiply", "--shards", "2"]
-    peaks = [bench(a.lrnn, ["--model", "lstm", "--gemm-peak", "2048", "--steps", "3", *common]) for _ in range(3)]
+    common = ["--threads", str(a.threads)]
+    peaks = [
+        bench(a.lrnn, ["--model", "lstm", "--gemm-peak", shape, "--steps", reps, *common])
+        for shape, reps in (("2048", "3"), ("64x128x256", "20000"))
+        for _ in range(3)
+    ]
     peak = max(peaks, key=lambda p: p["gflop_per_s"])
     roof = peak["gflop_per_s"]
-    print(f"GEMM roofline: {roof:.0f} GFLOP/s (best of 3: 2 streams of 2048^3 SGEMM, {peak['backend']})\n")
-    print("| cell | median step (s) | spread (IQR, s) | GFLOP | GFLOP/s | roofline fraction | FLOP floor (s) | step / floor | activations (MiB) | step peak (MiB) | peak / activations |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for model, extra in CELLS:
+    shape = "x".join(map(str, peak["shape"]))
+    print(f"GEMM roofline: {roof:.0f} GFLOP/s (best of 3 x 2 shapes: {shape}, {a.threads} streams)\n")
+    print("| cell | backend | median step (s) | spread (IQR, s) | GFLOP | GFLOP/s | roofline fraction | FLOP floor (s) | step / floor | activations (MiB) | step peak (MiB) | peak / activations |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for model, extra in CELLS + BACKENDS:
         r = bench(a.lrnn, ["--model", model, *extra, *common, "--steps", str(a.steps), "--warmup", "2"])
         floor = r["gflop"] / roof
+        backend = r["backend"].split(" ")[0] if "--gemm" in extra else r["backend"].split(" ")[0] + " (default)"
         print(
-            f"| {r['model']} | {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['gflop']:.1f} "
+            f"| {r['model']} | {backend} | {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['gflop']:.1f} "
             f"| {r['gflop_per_s']:.0f} | {r['gflop_per_s'] / roof:.2f} | {floor:.3f} "
             f"| {r['median_step_s'] / floor:.1f} | {r['activations_mib']:.0f} | {r['peak_step_mib']:.0f} "
             f"| {r['peak_over_activations']:.2f} |",
             flush=True,
         )
+    if a.torch:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_torch.py")
+        print(f"\nPyTorch on this CPU, same run ({a.threads} threads):\n")
+        print("| model | implementation | median step (s) | min step (s) |")
+        print("|---|---|---|---|")
+        out = subprocess.run(
+            [a.torch, script, "--threads", str(a.threads), "--steps", str(a.steps)],
+            check=True, capture_output=True, text=True,
+        )
+        for line in out.stdout.splitlines():
+            r = json.loads(line)
+            print(f"| {r['model']} | {r['implementation']} | {r['median_step_s']:.3f} | {r['min_step_s']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ pub struct BenchResult {
     /// and the two products of backward: input gradients and weight gradients).
     pub gflop: f64,
     pub gflop_per_s: f64,
+    /// Cores the step runs on: the shards, or OpenBLAS's threads for one OpenBLAS shard.
     pub threads: usize,
     pub shards: usize,
     pub backend: String,
@@ -120,7 +121,11 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         iqr_step_s: q(0.75) - q(0.25),
         gflop,
         gflop_per_s: gflop / q(0.5),
-        threads: crate::blas::threads(),
+        threads: if crate::gemm::backend() == crate::gemm::Backend::Openblas && cfg.shards <= 1 {
+            crate::blas::threads()
+        } else {
+            cfg.shards.max(1)
+        },
         shards: cfg.shards.max(1),
         backend: crate::gemm::describe(),
         activations_mib,
@@ -130,10 +135,14 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
 }
 
 /// Throughput of the selected GEMM backend: `workers` threads at once, each multiplying its
-/// own `n×n` single-precision matrices `reps` times (the data-parallel shape of training).
+/// own single-precision `[m, k]·[k, n]` matrices `reps` times (the data-parallel shape of
+/// training). A square shape goes through [`crate::gemm::gemm`]; any other through
+/// [`crate::gemm::Packed`] with the right-hand matrix packed once, as a recurrence runs its
+/// per-step product (`64x128x256` is a Lipschitz step of one of two shards at N = 128).
 #[derive(Clone, Debug, Serialize)]
 pub struct GemmPeak {
-    pub n: usize,
+    /// `[m, k, n]`.
+    pub shape: [usize; 3],
     pub workers: usize,
     pub reps: usize,
     pub seconds: f64,
@@ -141,21 +150,30 @@ pub struct GemmPeak {
     pub backend: String,
 }
 
-/// Measures [`GemmPeak`] after one untimed product a worker.
-pub fn gemm_peak(n: usize, workers: usize, reps: usize) -> GemmPeak {
+/// Measures [`GemmPeak`] after one untimed round a worker.
+pub fn gemm_peak([m, k, n]: [usize; 3], workers: usize, reps: usize) -> GemmPeak {
     use rayon::prelude::*;
     let workers = workers.max(1);
-    let mut mats: Vec<[Array2<f32>; 3]> = (0..workers)
+    let square = m == k && k == n;
+    let mut mats: Vec<(Array2<f32>, crate::gemm::Packed<f32>, Array2<f32>)> = (0..workers)
         .map(|w| {
             let mut rng = rand_pcg::Pcg64::seed_from_u64(w as u64);
-            let mut m = || Array2::from_shape_fn((n, n), |_| rng.random::<f32>() - 0.5);
-            [m(), m(), Array2::zeros((n, n))]
+            let mut rand = |r, c| Array2::from_shape_fn((r, c), |_| rng.random::<f32>() - 0.5);
+            let (a, b) = (rand(m, k), rand(k, n));
+            let mut packed = crate::gemm::Packed::zeros(k, n);
+            packed.assign(b.view());
+            (a, packed, Array2::zeros((m, n)))
         })
         .collect();
-    let run = |mats: &mut Vec<[Array2<f32>; 3]>, reps: usize| {
-        mats.par_iter_mut().for_each(|[a, b, c]| {
+    let run = |mats: &mut Vec<(Array2<f32>, crate::gemm::Packed<f32>, Array2<f32>)>, reps| {
+        mats.par_iter_mut().for_each(|(a, b, c)| {
+            crate::nn::act::flush_denormals();
             for _ in 0..reps {
-                crate::gemm::gemm(1.0, &*a, &*b, 0.0, c);
+                if square {
+                    crate::gemm::gemm(1.0, &*a, &b.matrix(), 0.0, c);
+                } else {
+                    b.mul(1.0, &*a, 0.0, c);
+                }
             }
         })
     };
@@ -163,9 +181,9 @@ pub fn gemm_peak(n: usize, workers: usize, reps: usize) -> GemmPeak {
     let t0 = Instant::now();
     run(&mut mats, reps.max(1));
     let seconds = t0.elapsed().as_secs_f64();
-    let flop = 2.0 * (n as f64).powi(3) * (workers * reps.max(1)) as f64;
+    let flop = 2.0 * (m * k * n) as f64 * (workers * reps.max(1)) as f64;
     GemmPeak {
-        n,
+        shape: [m, k, n],
         workers,
         reps: reps.max(1),
         seconds,

@@ -75,10 +75,11 @@ enum Command {
         /// Another `[model]` key of the cell, e.g. `--cell gated=true` (repeatable).
         #[arg(long = "cell", value_name = "KEY=VALUE")]
         cell: Vec<String>,
-        /// Instead of a model, time n×n×n single-precision GEMMs, one stream a shard: the
-        /// roofline step times are compared with.
-        #[arg(long, value_name = "N")]
-        gemm_peak: Option<usize>,
+        /// Instead of a model, time single-precision GEMMs of shape `N` (N×N×N) or `MxKxN`
+        /// (through a packed right-hand matrix, as a recurrence), one stream a shard: the
+        /// roofline step times are compared with. `--steps` sets the repetitions.
+        #[arg(long, value_name = "N|MxKxN", value_parser = parse_shape)]
+        gemm_peak: Option<[usize; 3]>,
         #[arg(long, default_value_t = 128)]
         batch: usize,
         #[arg(long, default_value_t = 784)]
@@ -89,14 +90,16 @@ enum Command {
         input: usize,
         #[arg(long, default_value_t = 10)]
         classes: usize,
-        /// BLAS threads.
+        /// Cores to use (default: all): data-parallel shards over the batch, or with
+        /// `--gemm openblas` and `--shards 1`, OpenBLAS threads.
         #[arg(long)]
         threads: Option<usize>,
-        /// Data-parallel shards over the batch on the rayon pool (BLAS then runs one thread).
-        #[arg(long, default_value_t = 1)]
-        shards: usize,
-        /// GEMM backend.
-        #[arg(long, value_enum, default_value_t = crate::gemm::Backend::Openblas)]
+        /// Data-parallel shards over the batch on the rayon pool, BLAS single-threaded
+        /// (default: `--threads`, or 1 under openblas).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// GEMM backend (the training default is avx512).
+        #[arg(long, value_enum, default_value_t = crate::gemm::Backend::Avx512)]
         gemm: crate::gemm::Backend,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
@@ -244,12 +247,16 @@ pub fn main() -> Result<()> {
             steps,
         } => {
             crate::gemm::set_backend(gemm);
-            if let Some(n) = threads {
-                crate::blas::set_threads(n);
-            }
-            if shards > 1 {
-                crate::blas::set_threads(1);
-            }
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = threads.unwrap_or(cores).max(1);
+            let shards = shards
+                .unwrap_or(if gemm == crate::gemm::Backend::Openblas {
+                    1
+                } else {
+                    threads
+                })
+                .max(1);
+            crate::blas::set_threads(if shards > 1 { 1 } else { threads });
             let mut table = toml::Table::new();
             table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
             if let Some(s) = scheme {
@@ -367,5 +374,18 @@ fn list(results: &std::path::Path) {
             }
             Err(e) => println!("{:<12} {e}", "unreadable"),
         }
+    }
+}
+
+/// `N` as `[N, N, N]`, or `MxKxN`.
+fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|d| d.trim().parse::<usize>().map_err(|e| format!("{s}: {e}")))
+        .collect::<std::result::Result<_, _>>()?;
+    match dims[..] {
+        [n] => Ok([n, n, n]),
+        [m, k, n] => Ok([m, k, n]),
+        _ => Err(format!("{s}: expected N or MxKxN")),
     }
 }

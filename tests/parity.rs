@@ -85,6 +85,7 @@ fn both_gemm_backends_match_pytorch() {
     check_case_with("lipschitz_rk2", "gemm = \"openblas\"");
     check_case_with("lstm", "gemm = \"openblas\"");
     check_case_with("lipschitz_rk2", "gemm = \"matrixmultiply\"");
+    check_case_with("lstm", "gemm = \"matrixmultiply\"");
 }
 
 #[test]

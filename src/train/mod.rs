@@ -77,8 +77,8 @@ pub struct TrainSpec {
     /// BLAS threads when `shards = 1` (default: what OpenBLAS chose, normally one a core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-    /// GEMM backend, `matrixmultiply` or `openblas` (measured with `lrnn bench`: on this
-    /// machine matrixmultiply is 3x faster than Debian's OpenBLAS at N = 128).
+    /// GEMM backend, `avx512`, `matrixmultiply` or `openblas` (see `lrnn bench`; `avx512`
+    /// falls back to `matrixmultiply` on CPUs without AVX-512F).
     #[serde(default = "defaults::gemm")]
     pub gemm: Backend,
     /// Data-parallel shards of each batch on the rayon pool, BLAS single-threaded meanwhile
@@ -113,7 +113,7 @@ mod defaults {
         1000
     }
     pub fn gemm() -> super::Backend {
-        super::Backend::Matrixmultiply
+        super::Backend::Avx512
     }
 }
 

@@ -1,0 +1,329 @@
+//! The GEMM every cell calls, `C ← α·A·B + β·C` on 2-D views of any strides, dispatched at
+//! run time to OpenBLAS (through ndarray) or to the pure-Rust `matrixmultiply` kernels
+//! (AVX-512/AVX2/FMA detected at run time), and [`Packed`], a right-hand operand that a
+//! recurrence multiplies by once a step, which the `avx512` backend packs once a pass for its
+//! own kernel ([`avx512`]). Which is faster depends on the machine: the OpenBLAS 0.3.21 of
+//! Debian 12 picks its SSE3 "Prescott" kernel on this CPU unless `OPENBLAS_CORETYPE` names
+//! it, so `lrnn bench` measures all three.
+
+use std::any::TypeId;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Data, DataMut, Ix2};
+use serde::{Deserialize, Serialize};
+
+use crate::float::Float;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+
+/// A GEMM implementation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The system OpenBLAS (multithreaded; see `blas::set_threads`).
+    #[default]
+    Openblas,
+    /// `matrixmultiply`, single-threaded here (parallelism comes from batch shards).
+    Matrixmultiply,
+    /// `matrixmultiply`, except that f32 products by a [`Packed`] recurrent weight run this
+    /// crate's AVX-512 kernel (where the CPU has AVX-512F; else `matrixmultiply` throughout).
+    Avx512,
+}
+
+static BACKEND: AtomicU8 = AtomicU8::new(0);
+
+/// Selects the backend for every later GEMM in the process.
+pub fn set_backend(b: Backend) {
+    BACKEND.store(b as u8, Ordering::Relaxed);
+}
+
+pub fn backend() -> Backend {
+    match BACKEND.load(Ordering::Relaxed) {
+        0 => Backend::Openblas,
+        1 => Backend::Matrixmultiply,
+        _ => Backend::Avx512,
+    }
+}
+
+/// A description of the backend in use, for run records and benchmarks.
+pub fn describe() -> String {
+    match backend() {
+        Backend::Openblas => format!(
+            "openblas ({}; {} threads)",
+            crate::blas::config(),
+            crate::blas::threads()
+        ),
+        Backend::Matrixmultiply => MATRIXMULTIPLY.into(),
+        Backend::Avx512 if avx512_kernel() => {
+            format!("lrnn avx512 kernel for packed recurrent weights, else {MATRIXMULTIPLY}")
+        }
+        Backend::Avx512 => format!("{MATRIXMULTIPLY}; no AVX-512F on this CPU for lrnn's kernel"),
+    }
+}
+
+const MATRIXMULTIPLY: &str = "matrixmultiply 0.3 (avx512 feature, runtime SIMD detection)";
+
+/// Whether [`Packed`] products of f32 run the AVX-512 kernel: the backend asks for it and the CPU has it.
+fn avx512_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        backend() == Backend::Avx512 && avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `c ← alpha·a·b + beta·c`; `c` need not be initialised when `beta` is zero.
+pub fn gemm<F, S1, S2, S3>(
+    alpha: F,
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    beta: F,
+    c: &mut ArrayBase<S3, Ix2>,
+) where
+    F: Float,
+    S1: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    S3: DataMut<Elem = F>,
+{
+    match backend() {
+        Backend::Openblas => general_mat_mul(alpha, a, b, beta, c),
+        Backend::Avx512 if long_avx512(a, b, c) => {
+            let ((m, k), n) = (a.dim(), b.ncols());
+            let f = |x: F| x.to_f32().expect("F is f32");
+            let operand = |ptr: *const F, s: &[isize]| avx512::Strided {
+                ptr: ptr as *const f32,
+                rs: s[0],
+                cs: s[1],
+            };
+            // SAFETY: long_avx512 checked F = f32, the CPU, the shapes and the unit column
+            // stride of `c`; `c` is borrowed mutably, so it aliases neither input.
+            unsafe {
+                avx512::gemm_long(
+                    (m, k, n),
+                    f(alpha),
+                    operand(a.as_ptr(), a.strides()),
+                    operand(b.as_ptr(), b.strides()),
+                    f(beta),
+                    (c.as_mut_ptr() as *mut f32, c.strides()[0]),
+                )
+            }
+        }
+        Backend::Matrixmultiply | Backend::Avx512 => {
+            let ((m, k), (k2, n)) = (a.dim(), b.dim());
+            assert!(
+                k == k2 && c.dim() == (m, n),
+                "gemm shapes {:?}·{:?} → {:?}",
+                a.dim(),
+                b.dim(),
+                c.dim()
+            );
+            let (sa, sb) = (a.strides(), b.strides());
+            let (sc0, sc1) = (c.strides()[0], c.strides()[1]);
+            // SAFETY: the pointers and strides describe live ndarray views of the stated shapes,
+            // and `c` is borrowed mutably, so it aliases neither input.
+            unsafe {
+                F::raw_gemm(
+                    m,
+                    k,
+                    n,
+                    alpha,
+                    (a.as_ptr(), sa[0], sa[1]),
+                    (b.as_ptr(), sb[0], sb[1]),
+                    beta,
+                    (c.as_mut_ptr(), sc0, sc1),
+                );
+            }
+        }
+    }
+}
+
+/// Whether [`gemm`] sends this product to [`avx512::gemm_long`]: f32 under the `avx512`
+/// backend, `c` with unit column stride, and a `c` of at most 1024×1024 that is small next
+/// to the depth (a weight gradient over all steps), which the kernel blocks only along `k`.
+fn long_avx512<F: Float, S1, S2, S3>(
+    a: &ArrayBase<S1, Ix2>,
+    b: &ArrayBase<S2, Ix2>,
+    c: &ArrayBase<S3, Ix2>,
+) -> bool
+where
+    S1: Data<Elem = F>,
+    S2: Data<Elem = F>,
+    S3: Data<Elem = F>,
+{
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    TypeId::of::<F>() == TypeId::of::<f32>()
+        && avx512_kernel()
+        && k == k2
+        && c.dim() == (m, n)
+        && c.strides()[1] == 1
+        && m <= 1024
+        && n <= 1024
+        && k >= m.max(n)
+}
+
+/// A right-hand operand `P [k, n]` that a recurrence multiplies by once a step (`h_t·W`,
+/// `g_t·Wᵀ`): set once a pass, then [`Packed::mul`] T times. Under the `avx512` backend an f32
+/// matrix is also kept packed in the kernel's panel layout, so no step repacks it.
+pub struct Packed<F> {
+    plain: Array2<F>,
+    #[cfg(target_arch = "x86_64")]
+    panels: Option<avx512::Panels>,
+}
+
+impl<F: Float> Packed<F> {
+    pub fn zeros(k: usize, n: usize) -> Self {
+        Packed {
+            plain: Array2::zeros((k, n)),
+            #[cfg(target_arch = "x86_64")]
+            panels: None,
+        }
+    }
+
+    /// The matrix as last set.
+    pub fn matrix(&self) -> ArrayView2<'_, F> {
+        self.plain.view()
+    }
+
+    /// Sets the matrix to `b` (any strides, e.g. a transposed view).
+    pub fn assign(&mut self, b: ArrayView2<F>) {
+        self.plain.assign(&b);
+        self.repack();
+    }
+
+    /// Sets the matrix by writing it in place: `build` gets the `[k, n]` buffer.
+    pub fn build(&mut self, build: impl FnOnce(ArrayViewMut2<F>)) {
+        build(self.plain.view_mut());
+        self.repack();
+    }
+
+    fn repack(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if TypeId::of::<F>() == TypeId::of::<f32>() && avx512_kernel() {
+            let panels = self.panels.get_or_insert_default();
+            let (k, n) = self.plain.dim();
+            let s = self.plain.strides();
+            // SAFETY: F is f32 (checked above); the pointer and strides describe `plain`.
+            unsafe { panels.pack(self.plain.as_ptr() as *const f32, k, n, s[0], s[1]) };
+        } else {
+            self.panels = None;
+        }
+    }
+
+    /// `c ← alpha·a·P + beta·c`; `c` need not be initialised when `beta` is zero.
+    pub fn mul<S1, S3>(&self, alpha: F, a: &ArrayBase<S1, Ix2>, beta: F, c: &mut ArrayBase<S3, Ix2>)
+    where
+        S1: Data<Elem = F>,
+        S3: DataMut<Elem = F>,
+    {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(panels) = self.panels.as_ref().filter(|_| avx512_kernel()) {
+            let (m, k) = a.dim();
+            assert!(
+                (k, c.dim()) == (panels.dim().0, (m, panels.dim().1)),
+                "gemm shapes {:?}·{:?} → {:?}",
+                a.dim(),
+                panels.dim(),
+                c.dim()
+            );
+            if (a.strides()[1], c.strides()[1]) == (1, 1) {
+                let to_f32 = |x: F| x.to_f32().expect("F is f32");
+                let (lda, ldc) = (a.strides()[0], c.strides()[0]);
+                // SAFETY: panels exist only for F = f32, on a CPU with AVX-512F; the views
+                // have unit column stride and the checked shapes; `c` is borrowed mutably.
+                unsafe {
+                    avx512::gemm_packed(
+                        m,
+                        to_f32(alpha),
+                        a.as_ptr() as *const f32,
+                        lda,
+                        panels,
+                        to_f32(beta),
+                        c.as_mut_ptr() as *mut f32,
+                        ldc,
+                    );
+                }
+                return;
+            }
+        }
+        gemm(alpha, a, &self.plain, beta, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, s};
+    use rand::{Rng, SeedableRng};
+
+    fn random(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
+        Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0))
+    }
+
+    fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+        (a - b).iter().fold(0.0, |m, v| m.max(v.abs()))
+    }
+
+    /// The AVX-512 kernels against `matrixmultiply` in f64 on shapes with partial tiles and
+    /// partial panels, strided and transposed operands, and β ∈ {0, 1, ½} (β = 0 over NaN).
+    #[test]
+    fn avx512_kernels_match_a_reference_product() {
+        if !avx512::available() {
+            eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let mut direct = 0;
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 7, 33),
+            (64, 128, 256),
+            (25, 600, 47),
+            (12, 300, 32),
+        ] {
+            for &beta in &[0.0f32, 1.0, 0.5] {
+                // A as a column slice of a wider matrix (row stride ≠ k), P as a transpose.
+                let wide = random(m, k + 5, &mut rng);
+                let a = wide.slice(s![.., 2..k + 2]);
+                let pt = random(n, k, &mut rng);
+                let c0 = random(m, n, &mut rng);
+                let want = {
+                    let (a, p, c) = (
+                        a.mapv(f64::from),
+                        pt.t().mapv(f64::from),
+                        c0.mapv(f64::from),
+                    );
+                    (a.dot(&p) * 0.7 + c * f64::from(beta)).mapv(|v| v as f32)
+                };
+                let start = if beta == 0.0 {
+                    Array2::from_elem((m, n), f32::NAN)
+                } else {
+                    c0.clone()
+                };
+
+                set_backend(Backend::Avx512);
+                let mut packed = Packed::zeros(k, n);
+                packed.assign(pt.t());
+                assert!(packed.panels.is_some(), "the avx512 backend packs f32");
+                let mut got = start.clone();
+                packed.mul(0.7, &a, beta, &mut got);
+                let tol = 1e-5 * k as f32;
+                assert!(max_diff(&got, &want) < tol, "packed {m}x{k}x{n} β={beta}");
+
+                // Long: A given transposed (unit row stride), as Hᵀ in a weight gradient.
+                let at = a.t().to_owned();
+                let p = pt.t().as_standard_layout().into_owned();
+                let mut got = start.clone();
+                if long_avx512(&at.t(), &p, &got) {
+                    gemm(0.7, &at.t(), &p, beta, &mut got);
+                    assert!(max_diff(&got, &want) < tol, "long {m}x{k}x{n} β={beta}");
+                    direct += 1;
+                }
+                set_backend(Backend::default());
+            }
+        }
+        assert_eq!(direct, 9, "three shapes have k ≥ m, n: three βs each");
+    }
+}
