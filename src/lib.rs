@@ -30,6 +30,7 @@ pub mod plot;
 pub mod reproduce;
 pub mod results;
 pub mod runs;
+pub mod simd;
 pub mod spec;
 pub mod train;
 

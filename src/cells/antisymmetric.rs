@@ -21,7 +21,7 @@
 //! back once: `dM = dW − dWᵀ`. The plain loop is the shared [`TanhRnn`]. Backward gradients are
 //! flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow the GEMMs several-fold.
 
-use crate::gemm::gemm;
+use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +112,9 @@ struct AntisymmetricTape<F> {
     /// `W = M − Mᵀ − γI`, built once a pass, and its gradient.
     w: Array2<F>,
     dw: Array2<F>,
+    /// The gated loop's `W` (forward) and `Wᵀ` (backward), packed once a pass.
+    w_packed: Packed<F>,
+    w_t_packed: Packed<F>,
     run: Run<F>,
 }
 
@@ -191,6 +194,8 @@ impl<F: Float> Cell<F> for Antisymmetric {
         Box::new(AntisymmetricTape::<F> {
             w: Array2::zeros((n, n)),
             dw: Array2::zeros((n, n)),
+            w_packed: Packed::zeros(n, n),
+            w_t_packed: Packed::zeros(n, n),
             run,
         })
     }
@@ -219,11 +224,12 @@ impl<F: Float> Cell<F> for Antisymmetric {
         let batch = state.nrows();
         let steps = z.nrows() / batch;
         let eps = F::of(self.cfg.eps);
+        tp.w_packed.assign(tp.w.view());
         gt.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = gt.h.pair_mut(t);
-            gemm(F::one(), &h, &tp.w, F::zero(), &mut gt.prod);
+            tp.w_packed.mul(F::one(), &h, F::zero(), &mut gt.prod);
             let (mut a, mut g) = (gt.a.at_mut(t), gt.g.at_mut(t));
             Zip::from(&mut a)
                 .and(&mut g)
@@ -267,7 +273,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
             Run::Gated(gt) => {
                 let steps = gt.h.slots() - 1;
                 let eps = F::of(self.cfg.eps);
-                let w_t = tp.w.t();
+                tp.w_t_packed.assign(tp.w.t());
                 gt.dh.fill(F::zero());
                 for t in (0..steps).rev() {
                     if let Some(d) = d_out.at(t, steps) {
@@ -288,7 +294,8 @@ impl<F: Float> Cell<F> for Antisymmetric {
                             *dg = flush_tiny(sd * a * sigmoid_grad(g));
                             *dp = flush_tiny(*da + *dg);
                         });
-                    gemm(F::one(), &gt.dp.at(t), &w_t, F::one(), &mut gt.dh);
+                    tp.w_t_packed
+                        .mul(F::one(), &gt.dp.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
                 }
                 weight_grad(

@@ -36,7 +36,7 @@
 //! δ and the running gradient are flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow
 //! the GEMMs several-fold.
 
-use crate::gemm::gemm;
+use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -119,8 +119,9 @@ pub struct Cornn {
 
 /// What a forward pass records (backward buffers only with `keep`).
 struct CornnTape<F> {
-    /// `[Wᵀ; 𝒲ᵀ]`, `[2N, N]`, built once a pass, and its gradient.
-    wt: Array2<F>,
+    /// `[Wᵀ; 𝒲ᵀ]`, `[2N, N]`, built once a pass, its transpose for backward, and its gradient.
+    wt: Packed<F>,
+    wt_t: Packed<F>,
     dwt: Array2<F>,
     /// States `[y_t | z_t]`, `t = 0..T`, `[·, 2N]`.
     s: Steps<F>,
@@ -152,7 +153,8 @@ impl<F: Float> Cell<F> for Cornn {
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
         let n = self.cfg.hidden;
         Box::new(CornnTape::<F> {
-            wt: Array2::zeros((2 * n, n)),
+            wt: Packed::zeros(2 * n, n),
+            wt_t: Packed::zeros(n, 2 * n),
             dwt: Array2::zeros((2 * n, n)),
             s: Steps::new(steps, batch, 2 * n, keep, true),
             a: Steps::new(steps, batch, n, keep, false),
@@ -186,14 +188,16 @@ impl<F: Float> Cell<F> for Cornn {
             dt * F::of(self.cfg.gamma),
             F::one() - dt * F::of(self.cfg.epsilon),
         );
-        tp.wt.slice_mut(s![..n, ..]).assign(&p.matrix(self.w).t());
-        tp.wt.slice_mut(s![n.., ..]).assign(&p.matrix(self.w_z).t());
+        tp.wt.build(|mut wt| {
+            wt.slice_mut(s![..n, ..]).assign(&p.matrix(self.w).t());
+            wt.slice_mut(s![n.., ..]).assign(&p.matrix(self.w_z).t());
+        });
         tp.s.at_mut(0).assign(&state);
         for t in 0..steps {
             let ut = u.slice(s![t * batch..(t + 1) * batch, ..]);
             let (st, mut s_next) = tp.s.pair_mut(t);
             let mut a = tp.a.at_mut(t);
-            gemm(F::one(), &st, &tp.wt, F::zero(), &mut a);
+            tp.wt.mul(F::one(), &st, F::zero(), &mut a);
             tanh_add(a.view_mut(), ut);
             let (y, z) = (st.slice(s![.., ..n]), st.slice(s![.., n..]));
             let (y_next, z_next) = s_next.multi_slice_mut((s![.., ..n], s![.., n..]));
@@ -233,7 +237,7 @@ impl<F: Float> Cell<F> for Cornn {
             dt * F::of(self.cfg.gamma),
             F::one() - dt * F::of(self.cfg.epsilon),
         );
-        let wt_t = tp.wt.t();
+        tp.wt_t.assign(tp.wt.matrix().t());
         tp.ds.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
@@ -251,7 +255,7 @@ impl<F: Float> Cell<F> for Cornn {
                     *dy -= dt_gamma * dzt;
                     *dz = damp * dzt;
                 });
-            gemm(F::one(), &tp.delta.at(t), &wt_t, F::one(), &mut tp.ds);
+            tp.wt_t.mul(F::one(), &tp.delta.at(t), F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
         }
         weight_grad(

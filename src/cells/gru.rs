@@ -16,7 +16,7 @@
 //! GEMM at the end, `dQ` differing from `dZ` only in the `n` block (`dQ_n = dZ_n⊙r`). Backward
 //! flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
-use crate::gemm::gemm;
+use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,9 @@ struct GruTape<F> {
     dq: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
+    /// `W_hhᵀ [N, 3N]` for forward and `W_hh [3N, N]` for backward, packed once a pass.
+    w_t: Packed<F>,
+    w: Packed<F>,
 }
 
 impl<F: Float> Cell<F> for Gru {
@@ -105,6 +108,8 @@ impl<F: Float> Cell<F> for Gru {
             dz: grad_buf(),
             dq: grad_buf(),
             dh: Array2::zeros((batch, n)),
+            w_t: Packed::zeros(n, 3 * n),
+            w: Packed::zeros(3 * n, n),
         })
     }
 
@@ -124,11 +129,13 @@ impl<F: Float> Cell<F> for Gru {
         let n = self.hidden;
         let batch = state.nrows();
         let steps = z.nrows() / batch;
+        tp.w_t.assign(p.matrix(self.recurrent.weight).t());
         tp.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, mut h_next) = tp.h.pair_mut(t);
-            self.recurrent.forward(p, h.view(), tp.q.view_mut());
+            self.recurrent
+                .forward_packed(p, &tp.w_t, h.view(), tp.q.view_mut());
             let mut a = tp.act.at_mut(t);
             let (mut a_ru, mut a_n) = a.view_mut().split_at(Axis(1), 2 * n);
             Zip::from(&mut a_ru)
@@ -166,7 +173,7 @@ impl<F: Float> Cell<F> for Gru {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.h.slots() - 1;
-        let w_hh = p.matrix(self.recurrent.weight);
+        tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
         for t in (0..steps).rev() {
@@ -221,7 +228,7 @@ impl<F: Float> Cell<F> for Gru {
             Zip::from(&mut tp.dh)
                 .and(&u)
                 .for_each(|dh, &u| *dh = flush_tiny(*dh * u));
-            gemm(F::one(), &tp.dq.at(t), &w_hh, F::one(), &mut tp.dh);
+            tp.w.mul(F::one(), &tp.dq.at(t), F::one(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.

@@ -16,13 +16,13 @@
 //! Both matrices are applied in one GEMM per stage, `h·[W | A]`, and their gradients are
 //! summed over all steps in one GEMM, `Hᵀ·G`, mapped back to `M` once per batch.
 
-use crate::gemm::gemm;
+use crate::gemm::{Packed, gemm};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
-use crate::nn::{Linear, Steps};
+use crate::nn::{Linear, Steps, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
 /// Checkpoint name of `M_A [N, N]`.
@@ -142,8 +142,9 @@ pub struct Lipschitz {
 
 /// What a forward pass records; RK2 buffers stay empty under Euler, backward ones without `keep`.
 struct LipschitzTape<F> {
-    /// `[W | A]`, `[N, 2N]`, built once a pass.
-    wa: Array2<F>,
+    /// `[W | A]`, `[N, 2N]`, built once a pass, and its transpose for backward.
+    wa: Packed<F>,
+    wa_t: Packed<F>,
     /// States `h_0..h_T`.
     h: Steps<F>,
     /// `tanh(h_t·W + z_t)` (first stage).
@@ -170,19 +171,21 @@ impl Lipschitz {
     }
 
     /// `[W | A]` from `M_W, M_A`, each half by [`compose`].
-    fn build_wa<F: Float>(&self, p: &Params<F>, wa: &mut Array2<F>) {
+    fn build_wa<F: Float>(&self, p: &Params<F>, wa: &mut Packed<F>) {
         let n = self.cfg.hidden;
-        for (m, gamma, cols) in [
-            (self.m_w, self.cfg.gamma_w, 0..n),
-            (self.m_a, self.cfg.gamma_a, n..2 * n),
-        ] {
-            compose(
-                p.matrix(m),
-                self.cfg.beta,
-                gamma,
-                wa.slice_mut(s![.., cols]),
-            );
-        }
+        wa.build(|mut wa| {
+            for (m, gamma, cols) in [
+                (self.m_w, self.cfg.gamma_w, 0..n),
+                (self.m_a, self.cfg.gamma_a, n..2 * n),
+            ] {
+                compose(
+                    p.matrix(m),
+                    self.cfg.beta,
+                    gamma,
+                    wa.slice_mut(s![.., cols]),
+                );
+            }
+        });
     }
 
     /// Maps `d[W | A]` back to the free matrices: `dM = (1-β)(dX + dXᵀ) + β(dX − dXᵀ) = dX + (1−2β)dXᵀ`.
@@ -230,7 +233,7 @@ impl LipschitzConfig {
 }
 
 /// One evaluation of `f` and its update: `out = base + step·(α·prod_A + a)`, `a = tanh(prod_W + z)`,
-/// where `prod = h_in·[W | A]` has already been computed.
+/// where `prod = h_in·[W | A]` has already been computed. All step blocks are contiguous.
 fn stage<F: Float>(
     base: ArrayView2<F>,
     prod: &Array2<F>,
@@ -241,25 +244,29 @@ fn stage<F: Float>(
     alpha: F,
 ) {
     let n = base.ncols();
-    Zip::from(out.rows_mut())
-        .and(a.rows_mut())
-        .and(base.rows())
-        .and(prod.rows())
-        .and(z.rows())
-        .for_each(|mut o, mut a, b, pr, z| {
-            let (pw, pa) = pr.split_at(ndarray::Axis(0), n);
-            Zip::from(&mut o)
-                .and(&mut a)
-                .and(&b)
-                .and(&pw)
-                .and(&pa)
-                .and(&z)
-                .for_each(|o, a, &b, &pw, &pa, &z| {
-                    let t = (pw + z).act_tanh();
-                    *a = t;
-                    *o = b + step * (alpha * pa + t);
-                });
-        });
+    let prod = prod.view();
+    let (base, prod, z) = (flat(&base), flat(&prod), flat(&z));
+    let (a, out) = (flat_mut(&mut a), flat_mut(&mut out));
+    crate::simd::wide(
+        #[inline(always)]
+        || {
+            for i in 0..base.len() / n.max(1) {
+                let r = i * n..(i + 1) * n;
+                let (pw, pa) = prod[2 * i * n..2 * (i + 1) * n].split_at(n);
+                let (o, a, b, z) = (
+                    &mut out[r.clone()],
+                    &mut a[r.clone()],
+                    &base[r.clone()],
+                    &z[r],
+                );
+                for j in 0..n {
+                    let t = (pw[j] + z[j]).act_tanh();
+                    a[j] = t;
+                    o[j] = b[j] + step * (alpha * pa[j] + t);
+                }
+            }
+        },
+    );
 }
 
 /// Backward of [`stage`] for dL/d(out) `d`: the gradient at `h_in·[W | A]`,
@@ -272,16 +279,22 @@ fn stage_back<F: Float>(
     alpha: F,
 ) {
     let n = d.ncols();
-    let (mut gw, mut ga) = g.view_mut().split_at(ndarray::Axis(1), n);
-    Zip::from(&mut gw)
-        .and(&mut ga)
-        .and(&d)
-        .and(&a)
-        .for_each(|gw, ga, &d, &a| {
-            let sd = step * d;
-            *gw = sd * (F::one() - a * a);
-            *ga = alpha * sd;
-        });
+    let (d, a, g) = (flat(&d), flat(&a), flat_mut(&mut g));
+    crate::simd::wide(
+        #[inline(always)]
+        || {
+            for i in 0..d.len() / n.max(1) {
+                let r = i * n..(i + 1) * n;
+                let (gw, ga) = g[2 * i * n..2 * (i + 1) * n].split_at_mut(n);
+                let (d, a) = (&d[r.clone()], &a[r]);
+                for j in 0..n {
+                    let sd = step * d[j];
+                    gw[j] = sd * (F::one() - a[j] * a[j]);
+                    ga[j] = alpha * sd;
+                }
+            }
+        },
+    );
 }
 
 impl<F: Float> Cell<F> for Lipschitz {
@@ -316,7 +329,8 @@ impl<F: Float> Cell<F> for Lipschitz {
             }
         };
         Box::new(LipschitzTape::<F> {
-            wa: Array2::zeros((n, 2 * n)),
+            wa: Packed::zeros(n, 2 * n),
+            wa_t: Packed::zeros(2 * n, n),
             h: Steps::new(steps, batch, n, keep, true),
             a1: stage_buf(true),
             hm: stage_buf(rk2),
@@ -356,7 +370,7 @@ impl<F: Float> Cell<F> for Lipschitz {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = tp.h.pair_mut(t);
             let h = h.view();
-            gemm(F::one(), &h, &tp.wa, F::zero(), &mut tp.prod);
+            tp.wa.mul(F::one(), &h, F::zero(), &mut tp.prod);
             if self.rk2() {
                 let mut hm = tp.hm.at_mut(t);
                 stage(
@@ -368,7 +382,7 @@ impl<F: Float> Cell<F> for Lipschitz {
                     eps / F::of(2.0),
                     alpha,
                 );
-                gemm(F::one(), &hm, &tp.wa, F::zero(), &mut tp.prod);
+                tp.wa.mul(F::one(), &hm, F::zero(), &mut tp.prod);
                 stage(h, &tp.prod, zt, tp.a2.at_mut(t), h_next, eps, alpha);
             } else {
                 stage(h, &tp.prod, zt, tp.a1.at_mut(t), h_next, eps, alpha);
@@ -394,7 +408,7 @@ impl<F: Float> Cell<F> for Lipschitz {
         let steps = tp.h.slots() - 1;
         let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
         let half = eps / F::of(2.0);
-        let wa_t = tp.wa.t();
+        tp.wa_t.assign(tp.wa.matrix().t());
 
         tp.dh.fill(F::zero());
         for t in (0..steps).rev() {
@@ -404,13 +418,13 @@ impl<F: Float> Cell<F> for Lipschitz {
             if self.rk2() {
                 // h_{t+1} = h_t + ε·k2(hm_t): dhm = G2·[W|A]ᵀ, then through hm_t = h_t + ε/2·k1(h_t).
                 stage_back(tp.dh.view(), tp.a2.at(t), tp.g2.at_mut(t), eps, alpha);
-                gemm(F::one(), &tp.g2.at(t), &wa_t, F::zero(), &mut tp.dhm);
+                tp.wa_t.mul(F::one(), &tp.g2.at(t), F::zero(), &mut tp.dhm);
                 stage_back(tp.dhm.view(), tp.a1.at(t), tp.g1.at_mut(t), half, alpha);
                 tp.dh += &tp.dhm;
             } else {
                 stage_back(tp.dh.view(), tp.a1.at(t), tp.g1.at_mut(t), eps, alpha);
             }
-            gemm(F::one(), &tp.g1.at(t), &wa_t, F::one(), &mut tp.dh);
+            tp.wa_t.mul(F::one(), &tp.g1.at(t), F::one(), &mut tp.dh);
         }
 
         // d[W | A] = Σ_t h_tᵀ·G1_t (+ hm_tᵀ·G2_t), one GEMM over all steps each.

@@ -15,14 +15,14 @@
 //! sums `dW_hh = Σ_t dA_tᵀ·h_t` over all steps in one GEMM at the end. Backward flushes
 //! vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow the GEMMs ~10×.
 
-use crate::gemm::gemm;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use crate::gemm::Packed;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::nn::{Linear, Steps};
+use crate::nn::{Linear, Steps, flat, flat_mut};
 use crate::params::{Layout, Params};
 
 /// `[model]` keys for `kind = "lstm"`: PyTorch's `nn.LSTM` defaults (no forget-gate offset).
@@ -67,6 +67,9 @@ struct LstmTape<F> {
     /// Running dL/dh_t and dL/dc_t, `[B, N]`.
     dh: Array2<F>,
     dc: Array2<F>,
+    /// `W_hhᵀ [N, 4N]` for forward and `W_hh [4N, N]` for backward, packed once a pass.
+    w_t: Packed<F>,
+    w: Packed<F>,
 }
 
 impl<F: Float> Cell<F> for Lstm {
@@ -98,6 +101,8 @@ impl<F: Float> Cell<F> for Lstm {
             },
             dh: Array2::zeros((batch, n)),
             dc: Array2::zeros((batch, n)),
+            w_t: Packed::zeros(n, 4 * n),
+            w: Packed::zeros(4 * n, n),
         })
     }
 
@@ -117,35 +122,37 @@ impl<F: Float> Cell<F> for Lstm {
         let n = self.hidden;
         let batch = state.nrows();
         let steps = z.nrows() / batch;
+        tp.w_t.assign(p.matrix(self.recurrent.weight).t());
+        let b_hh = p.vector(self.recurrent.bias.expect("LSTM declares bias_hh"));
+        let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
         tp.hc.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (hc, mut hc_next) = tp.hc.pair_mut(t);
             let mut a = tp.act.at_mut(t);
-            self.recurrent
-                .forward(p, hc.slice(s![.., ..n]), a.view_mut());
-            let (mut a_if, mut a_g, mut a_o) =
-                a.multi_slice_mut((s![.., ..2 * n], s![.., 2 * n..3 * n], s![.., 3 * n..]));
-            Zip::from(&mut a_if)
-                .and(zt.slice(s![.., ..2 * n]))
-                .for_each(|a, &z| *a = sigmoid(*a + z));
-            Zip::from(&mut a_g)
-                .and(zt.slice(s![.., 2 * n..3 * n]))
-                .for_each(|a, &z| *a = (*a + z).act_tanh());
-            Zip::from(&mut a_o)
-                .and(zt.slice(s![.., 3 * n..]))
-                .for_each(|a, &z| *a = sigmoid(*a + z));
-            let (mut h_next, mut c_next) = hc_next.multi_slice_mut((s![.., ..n], s![.., n..]));
-            Zip::from(&mut c_next)
-                .and(hc.slice(s![.., n..]))
-                .and(a_if.slice(s![.., ..n]))
-                .and(a_if.slice(s![.., n..]))
-                .and(&a_g)
-                .for_each(|c1, &c, &i, &f, &g| *c1 = f * c + i * g);
-            Zip::from(&mut h_next)
-                .and(&c_next)
-                .and(&a_o)
-                .for_each(|h1, &c1, &o| *h1 = o * c1.act_tanh());
+            tp.w_t
+                .mul(F::one(), &hc.slice(s![.., ..n]), F::zero(), &mut a);
+            let hc = hc.view();
+            let (a, z, hc, hc_next) = (
+                flat_mut(&mut a),
+                flat(&zt),
+                flat(&hc),
+                flat_mut(&mut hc_next),
+            );
+            crate::simd::wide(
+                #[inline(always)]
+                || {
+                    let rows = a.chunks_exact_mut(4 * n).zip(z.chunks_exact(4 * n));
+                    let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact_mut(2 * n));
+                    for ((a, z), (hc, hc_next)) in rows.zip(states) {
+                        let (a_i, a) = a.split_at_mut(n);
+                        let (a_f, a) = a.split_at_mut(n);
+                        let (a_g, a_o) = a.split_at_mut(n);
+                        let (h1, c1) = hc_next.split_at_mut(n);
+                        gates_row([a_i, a_f, a_g, a_o], z, b_hh, &hc[n..], c1, h1);
+                    }
+                },
+            );
         }
         state.assign(&tp.hc.at(steps));
     }
@@ -167,7 +174,7 @@ impl<F: Float> Cell<F> for Lstm {
         let tp = tape_of::<LstmTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.hc.slots() - 1;
-        let w_hh = p.matrix(self.recurrent.weight);
+        tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
         tp.dc.fill(F::zero());
@@ -175,54 +182,107 @@ impl<F: Float> Cell<F> for Lstm {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
             }
-            let a = tp.act.at(t);
-            let (i, f) = (a.slice(s![.., ..n]), a.slice(s![.., n..2 * n]));
-            let (g, o) = (a.slice(s![.., 2 * n..3 * n]), a.slice(s![.., 3 * n..]));
-            let (hc, hc_next) = (tp.hc.at(t), tp.hc.at(t + 1));
+            let (act, hc, hc_next) = (tp.act.at(t), tp.hc.at(t), tp.hc.at(t + 1));
+            let (act, hc, hc_next) = (flat(&act), flat(&hc), flat(&hc_next));
+            let (dh, dc) = (
+                tp.dh.as_slice().expect("owned"),
+                tp.dc.as_slice_mut().expect("owned"),
+            );
             let mut da = tp.da.at_mut(t);
-            let (mut da_i, mut da_f, mut da_g, mut da_o) = da.multi_slice_mut((
-                s![.., ..n],
-                s![.., n..2 * n],
-                s![.., 2 * n..3 * n],
-                s![.., 3 * n..],
-            ));
-            // h' = o⊙tanh(c'): to o, and into the running dL/dc'.
-            Zip::from(&mut da_o)
-                .and(&mut tp.dc)
-                .and(&tp.dh)
-                .and(&o)
-                .and(hc_next.slice(s![.., n..]))
-                .for_each(|da, dc, &dh, &o, &c1| {
-                    let tc = c1.act_tanh();
-                    *da = flush_tiny(dh * tc * sigmoid_grad(o));
-                    *dc += dh * o * tanh_grad(tc);
-                });
-            // c' = f⊙c + i⊙g: to i, g, f, and dL/dc = dL/dc'⊙f.
-            Zip::from(&mut da_i)
-                .and(&mut da_g)
-                .and(&tp.dc)
-                .and(&i)
-                .and(&g)
-                .for_each(|da_i, da_g, &dc, &i, &g| {
-                    *da_i = flush_tiny(dc * g * sigmoid_grad(i));
-                    *da_g = flush_tiny(dc * i * tanh_grad(g));
-                });
-            Zip::from(&mut da_f)
-                .and(&mut tp.dc)
-                .and(&f)
-                .and(hc.slice(s![.., n..]))
-                .for_each(|da, dc, &f, &c| {
-                    *da = flush_tiny(*dc * c * sigmoid_grad(f));
-                    *dc = flush_tiny(*dc * f);
-                });
+            let da = flat_mut(&mut da);
+            crate::simd::wide(
+                #[inline(always)]
+                || {
+                    let gates = act.chunks_exact(4 * n).zip(da.chunks_exact_mut(4 * n));
+                    let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
+                    let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
+                    for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
+                        let (da_i, da) = da.split_at_mut(n);
+                        let (da_f, da) = da.split_at_mut(n);
+                        let (da_g, da_o) = da.split_at_mut(n);
+                        gates_back_row(
+                            act,
+                            [da_i, da_f, da_g, da_o],
+                            &hc[n..],
+                            &hc_next[n..],
+                            dh,
+                            dc,
+                        );
+                    }
+                },
+            );
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
-            gemm(F::one(), &tp.da.at(t), &w_hh, F::zero(), &mut tp.dh);
+            tp.w.mul(F::one(), &tp.da.at(t), F::zero(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dA_tᵀ·h_t and db_hh += Σ_t dA_t, one GEMM over all steps.
         let h = tp.hc.span(0, steps).slice_move(s![.., ..n]);
         self.recurrent.backward(h, tp.da.span(0, steps), grads);
         tp.da.span(0, steps)
+    }
+}
+
+/// One row of the forward gates: `a` holds `h·W_hhᵀ` per gate and leaves `[i | f | g | o]`;
+/// `z` and `b` are `[4N]`, `c` the old cell state, `c1` and `h1` the new state. Separate
+/// slices (`&mut` ones cannot alias) let the loop vectorise without runtime overlap checks.
+#[inline(always)]
+fn gates_row<F: Float>(a: [&mut [F]; 4], z: &[F], b: &[F], c: &[F], c1: &mut [F], h1: &mut [F]) {
+    let [a_i, a_f, a_g, a_o] = a;
+    let n = a_i.len();
+    let (z, b, c, c1, h1) = (
+        &z[..4 * n],
+        &b[..4 * n],
+        &c[..n],
+        &mut c1[..n],
+        &mut h1[..n],
+    );
+    let (a_f, a_g, a_o) = (&mut a_f[..n], &mut a_g[..n], &mut a_o[..n]);
+    for j in 0..n {
+        let pre = |k: usize| z[k * n + j] + b[k * n + j];
+        let (i, f) = (sigmoid(a_i[j] + pre(0)), sigmoid(a_f[j] + pre(1)));
+        let (g, o) = ((a_g[j] + pre(2)).act_tanh(), sigmoid(a_o[j] + pre(3)));
+        (a_i[j], a_f[j], a_g[j], a_o[j]) = (i, f, g, o);
+        c1[j] = f * c[j] + i * g;
+        h1[j] = o * c1[j].act_tanh();
+    }
+}
+
+/// One row of the gates' backward: from `act = [i | f | g | o]`, the cell states `c`, `c1`
+/// and the running `dh`, `dc` (dL/dc' in, dL/dc out), writes dL/da per gate.
+#[inline(always)]
+fn gates_back_row<F: Float>(
+    act: &[F],
+    da: [&mut [F]; 4],
+    c: &[F],
+    c1: &[F],
+    dh: &[F],
+    dc: &mut [F],
+) {
+    let [da_i, da_f, da_g, da_o] = da;
+    let n = dc.len();
+    let (i, f, g, o) = (
+        &act[..n],
+        &act[n..2 * n],
+        &act[2 * n..3 * n],
+        &act[3 * n..4 * n],
+    );
+    let (c, c1, dh) = (&c[..n], &c1[..n], &dh[..n]);
+    let (da_i, da_f, da_g, da_o) = (
+        &mut da_i[..n],
+        &mut da_f[..n],
+        &mut da_g[..n],
+        &mut da_o[..n],
+    );
+    for j in 0..n {
+        // h' = o⊙tanh(c'): to o, and into the running dL/dc'.
+        let tc = c1[j].act_tanh();
+        let d_c1 = dc[j] + dh[j] * o[j] * tanh_grad(tc);
+        // c' = f⊙c + i⊙g: to i, f, g, and dL/dc = dL/dc'⊙f.
+        da_i[j] = flush_tiny(d_c1 * g[j] * sigmoid_grad(i[j]));
+        da_f[j] = flush_tiny(d_c1 * c[j] * sigmoid_grad(f[j]));
+        da_g[j] = flush_tiny(d_c1 * i[j] * tanh_grad(g[j]));
+        da_o[j] = flush_tiny(dh[j] * tc * sigmoid_grad(o[j]));
+        dc[j] = flush_tiny(d_c1 * f[j]);
     }
 }
 

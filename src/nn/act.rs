@@ -3,23 +3,27 @@
 //! Every `[B, N]` argument is one step of a time-major buffer; nothing here allocates.
 
 use crate::gemm::gemm;
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::float::Float;
+use crate::nn::{flat, flat_mut};
 
 /// The logistic function `σ(x) = 1 / (1 + e^{−x}) = (1 + tanh(x/2)) / 2`: the tanh form
 /// never overflows and shares the fast f32 tanh.
+#[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {
     let half = F::of(0.5);
     half * (F::one() + (half * x).act_tanh())
 }
 
 /// `σ'` in terms of the output: `s·(1 − s)` for `s = σ(x)`.
+#[inline]
 pub fn sigmoid_grad<F: Float>(s: F) -> F {
     s * (F::one() - s)
 }
 
 /// `tanh'` in terms of the output: `1 − t²` for `t = tanh(x)`.
+#[inline]
 pub fn tanh_grad<F: Float>(t: F) -> F {
     F::one() - t * t
 }
@@ -53,8 +57,12 @@ pub fn flush_denormals() {
 }
 
 /// [`flush_tiny`] of every entry, `[B, N]`.
-pub fn flush_all<F: Float>(x: ArrayViewMut2<F>) {
-    Zip::from(x).for_each(|v| *v = flush_tiny(*v));
+pub fn flush_all<F: Float>(mut x: ArrayViewMut2<F>) {
+    let x = flat_mut(&mut x);
+    crate::simd::wide(
+        #[inline(always)]
+        || x.iter_mut().for_each(|v| *v = flush_tiny(*v)),
+    );
 }
 
 /// One residual tanh step once `pre = h·W` is computed: `a = tanh(pre + z)`, `out = base + step·a`
@@ -63,38 +71,56 @@ pub fn tanh_step<F: Float>(
     base: ArrayView2<F>,
     pre: ArrayView2<F>,
     z: ArrayView2<F>,
-    a: ArrayViewMut2<F>,
-    out: ArrayViewMut2<F>,
+    mut a: ArrayViewMut2<F>,
+    mut out: ArrayViewMut2<F>,
     step: F,
 ) {
-    Zip::from(out)
-        .and(a)
-        .and(&base)
-        .and(&pre)
-        .and(&z)
-        .for_each(|o, a, &b, &p, &z| {
-            let t = (p + z).act_tanh();
-            *a = t;
-            *o = b + step * t;
-        });
+    let (base, pre, z) = (flat(&base), flat(&pre), flat(&z));
+    let (a, out) = (flat_mut(&mut a), flat_mut(&mut out));
+    crate::simd::wide(
+        #[inline(always)]
+        || tanh_step_flat(base, pre, z, a, out, step),
+    );
+}
+
+#[inline(always)]
+fn tanh_step_flat<F: Float>(base: &[F], pre: &[F], z: &[F], a: &mut [F], out: &mut [F], step: F) {
+    let n = out.len();
+    let (base, pre, z, a) = (&base[..n], &pre[..n], &z[..n], &mut a[..n]);
+    for j in 0..n {
+        let t = (pre[j] + z[j]).act_tanh();
+        a[j] = t;
+        out[j] = base[j] + step * t;
+    }
 }
 
 /// `x ← tanh(x + z)` in place, `[B, N]`: the step `h_{t+1} = tanh(h_t·W + z_t)` once
 /// `h_t·W` has been written to the output slot.
-pub fn tanh_add<F: Float>(x: ArrayViewMut2<F>, z: ArrayView2<F>) {
-    Zip::from(x)
-        .and(&z)
-        .for_each(|x, &z| *x = (*x + z).act_tanh());
+pub fn tanh_add<F: Float>(mut x: ArrayViewMut2<F>, z: ArrayView2<F>) {
+    let (x, z) = (flat_mut(&mut x), flat(&z));
+    crate::simd::wide(
+        #[inline(always)]
+        || {
+            for (x, &z) in x.iter_mut().zip(z) {
+                *x = (*x + z).act_tanh();
+            }
+        },
+    );
 }
 
 /// Backward of [`tanh_step`] / [`tanh_add`] for dL/d(out) `d`: the gradient at the
 /// pre-activation `h·W + z`, `g = step·d⊙(1 − a²)` (`step = 1` for `tanh_add`, `a` its output),
 /// [`flush_tiny`]-ed.
-pub fn tanh_back<F: Float>(d: ArrayView2<F>, a: ArrayView2<F>, g: ArrayViewMut2<F>, step: F) {
-    Zip::from(g)
-        .and(&d)
-        .and(&a)
-        .for_each(|g, &d, &a| *g = flush_tiny(step * d * tanh_grad(a)));
+pub fn tanh_back<F: Float>(d: ArrayView2<F>, a: ArrayView2<F>, mut g: ArrayViewMut2<F>, step: F) {
+    let (d, a, g) = (flat(&d), flat(&a), flat_mut(&mut g));
+    crate::simd::wide(
+        #[inline(always)]
+        || {
+            for ((g, &d), &a) in g.iter_mut().zip(d).zip(a) {
+                *g = flush_tiny(step * d * tanh_grad(a));
+            }
+        },
+    );
 }
 
 /// `dW ← β·dW + Σ_t x_tᵀ·g_t`, the gradient of every step's product `x_t·W`, as one GEMM over

@@ -8,4 +8,4 @@ pub mod steps;
 pub mod tanh_rnn;
 
 pub use linear::Linear;
-pub use steps::Steps;
+pub use steps::{Steps, flat, flat_mut};

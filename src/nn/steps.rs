@@ -84,3 +84,14 @@ impl<F: Float> Steps<F> {
         self.data.view_mut()
     }
 }
+
+/// A step block's elements in row-major order, for loops over slices that vectorise (every
+/// `Steps` block, and every whole-width scratch matrix, is one contiguous block).
+pub fn flat<'a, F>(v: &'a ArrayView2<'_, F>) -> &'a [F] {
+    v.as_slice().expect("a step block is contiguous")
+}
+
+/// Mutable [`flat`].
+pub fn flat_mut<'a, F>(v: &'a mut ArrayViewMut2<'_, F>) -> &'a mut [F] {
+    v.as_slice_mut().expect("a step block is contiguous")
+}

@@ -17,7 +17,7 @@
 //! `g_t` and dL/dh_t are flushed to zero below ~1e-31 (f32; see [`flush_tiny`](super::act::flush_tiny)):
 //! subnormals slow the GEMMs several-fold, and an orthogonal W (Cayley) decays right through them.
 
-use crate::gemm::gemm;
+use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::Steps;
@@ -47,6 +47,9 @@ pub struct TanhRnn<F> {
     g: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
+    /// `W` for forward and `Wᵀ` for backward, packed once a pass.
+    w: Packed<F>,
+    w_t: Packed<F>,
 }
 
 impl<F: Float> TanhRnn<F> {
@@ -68,6 +71,8 @@ impl<F: Float> TanhRnn<F> {
                 Steps::unused()
             },
             dh: Array2::zeros(if keep { (batch, n) } else { (0, 0) }),
+            w: Packed::zeros(n, n),
+            w_t: Packed::zeros(n, n),
         }
     }
 
@@ -76,17 +81,18 @@ impl<F: Float> TanhRnn<F> {
     pub fn forward(&mut self, w: ArrayView2<F>, z: ArrayView2<F>, mut state: ArrayViewMut2<F>) {
         let batch = state.nrows();
         let steps = z.nrows() / batch;
+        self.w.assign(w);
         self.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, mut h_next) = self.h.pair_mut(t);
             match self.update {
                 Update::Replace => {
-                    gemm(F::one(), &h, &w, F::zero(), &mut h_next);
+                    self.w.mul(F::one(), &h, F::zero(), &mut h_next);
                     tanh_add(h_next, zt);
                 }
                 Update::Residual(eps) => {
-                    gemm(F::one(), &h, &w, F::zero(), &mut self.prod);
+                    self.w.mul(F::one(), &h, F::zero(), &mut self.prod);
                     let a = self.a.at_mut(t);
                     tanh_step(h.view(), self.prod.view(), zt, a, h_next, F::of(eps));
                 }
@@ -114,7 +120,7 @@ impl<F: Float> TanhRnn<F> {
         mut dw: ArrayViewMut2<F>,
     ) -> ArrayView2<'_, F> {
         let steps = self.h.slots() - 1;
-        let w_t = w.t();
+        self.w_t.assign(w.t());
         self.dh.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
@@ -131,7 +137,7 @@ impl<F: Float> TanhRnn<F> {
                     F::one()
                 }
             };
-            gemm(F::one(), &self.g.at(t), &w_t, keep_dh, &mut self.dh);
+            self.w_t.mul(F::one(), &self.g.at(t), keep_dh, &mut self.dh);
             flush_all(self.dh.view_mut());
         }
         weight_grad(
