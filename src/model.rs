@@ -250,9 +250,10 @@ impl<F: Float> Model<F> {
         } else {
             OutGrad::Last(ws.dh.view())
         };
-        // The tape and the read-out view borrow the workspace; the state is not needed any more.
-        let dz = self.cell.backward(p, &mut ws.tape, d_out, grads);
-        self.cell.input().backward(x, dz, grads);
+        // dL/dz overwrites z, which the forward pass was the last to read.
+        self.cell
+            .backward(p, &mut ws.tape, d_out, ws.z.view_mut(), grads);
+        self.cell.input().backward(x, ws.z.view(), grads);
         stats
     }
 

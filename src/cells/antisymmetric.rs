@@ -132,9 +132,8 @@ struct GatedTape<F> {
     g: Steps<F>,
     /// Scratch `h_t·W`, `[B, N]`.
     prod: Array2<F>,
-    /// dL/dz_t `[T·B, 2N]`: the tanh branch's pre-activation gradient, then the gate's.
-    dz: Steps<F>,
-    /// Their sum, the gradient at `h_t·W`, `[T·B, N]`.
+    /// The sum of the tanh branch's and the gate's pre-activation gradients (which go to
+    /// dL/dz_t, `[B, 2N]`), the gradient at `h_t·W`, `[T·B, N]`.
     dp: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
@@ -178,7 +177,6 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 a: Steps::new(steps, batch, n, keep, false),
                 g: Steps::new(steps, batch, n, keep, false),
                 prod: Array2::zeros((batch, n)),
-                dz: kept(2 * n),
                 dp: kept(n),
                 dh: Array2::zeros((batch, n)),
             })
@@ -256,22 +254,24 @@ impl<F: Float> Cell<F> for Antisymmetric {
         }
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         _p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        mut dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<AntisymmetricTape<F>>(tape);
         let n = self.cfg.hidden;
-        let dz = match &mut tp.run {
+        match &mut tp.run {
             Run::Plain(run) => {
                 tp.dw.fill(F::zero());
-                run.backward(tp.w.view(), d_out, tp.dw.view_mut())
+                run.backward(tp.w.view(), d_out, dz, tp.dw.view_mut())
             }
             Run::Gated(gt) => {
                 let steps = gt.h.slots() - 1;
+                let batch = dz.nrows() / steps;
                 let eps = F::of(self.cfg.eps);
                 tp.w_t_packed.assign(tp.w.t());
                 gt.dh.fill(F::zero());
@@ -280,7 +280,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                         gt.dh += &d;
                     }
                     // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
-                    let mut dz = gt.dz.at_mut(t);
+                    let mut dz = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
                     let (mut da, mut dg) = dz.multi_slice_mut((s![.., ..n], s![.., n..]));
                     Zip::from(&mut da)
                         .and(&mut dg)
@@ -304,14 +304,12 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     F::zero(),
                     &mut tp.dw.view_mut(),
                 );
-                gt.dz.span(0, steps)
             }
-        };
+        }
         // dM = dW − dWᵀ (γI is constant).
         Zip::from(&mut grads.matrix_mut(self.m))
             .and(&tp.dw)
             .and(&tp.dw.t())
             .for_each(|g, &dij, &dji| *g += dij - dji);
-        dz
     }
 }

@@ -136,16 +136,17 @@ impl<F: Float> Cell<F> for Cayley {
         tape_ref::<CayleyTape<F>>(tape).run.outputs()
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         _p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<CayleyTape<F>>(tape);
         tp.dw.fill(F::zero());
-        let dz = tp.run.backward(tp.w.view(), d_out, tp.dw.view_mut());
+        tp.run.backward(tp.w.view(), d_out, dz, tp.dw.view_mut());
         // dL/dS = −2·A⁻ᵀ·dW·A⁻ᵀ, in two GEMMs (through `lu` as scratch).
         let inv_t = tp.inv.t();
         gemm(F::one(), &inv_t, &tp.dw, F::zero(), &mut tp.lu);
@@ -154,6 +155,5 @@ impl<F: Float> Cell<F> for Cayley {
             .and(&tp.ds)
             .and(&tp.ds.t())
             .for_each(|g, &dij, &dji| *g += dij - dji);
-        dz
     }
 }

@@ -127,8 +127,6 @@ struct CornnTape<F> {
     s: Steps<F>,
     /// `a_t = tanh([y_t | z_t]·[Wᵀ; 𝒲ᵀ] + u_t)`.
     a: Steps<F>,
-    /// `δ_t = dL/du_t`, `[T·B, N]`.
-    delta: Steps<F>,
     /// Running dL/d[y_t | z_t], `[B, 2N]`.
     ds: Array2<F>,
 }
@@ -158,11 +156,6 @@ impl<F: Float> Cell<F> for Cornn {
             dwt: Array2::zeros((2 * n, n)),
             s: Steps::new(steps, batch, 2 * n, keep, true),
             a: Steps::new(steps, batch, n, keep, false),
-            delta: if keep {
-                Steps::new(steps, batch, n, true, false)
-            } else {
-                Steps::unused()
-            },
             ds: Array2::zeros((batch, 2 * n)),
         })
     }
@@ -222,16 +215,18 @@ impl<F: Float> Cell<F> for Cornn {
             .slice_move(s![.., ..self.cfg.hidden])
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         _p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        mut delta: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = tp.s.slots() - 1;
+        let batch = delta.nrows() / steps;
         let dt = F::of(self.cfg.dt);
         let (dt_gamma, damp) = (
             dt * F::of(self.cfg.gamma),
@@ -245,9 +240,10 @@ impl<F: Float> Cell<F> for Cornn {
                 dy += &d;
             }
             let (dy, dz) = tp.ds.multi_slice_mut((s![.., ..n], s![.., n..]));
+            let mut delta_t = delta.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             Zip::from(dy)
                 .and(dz)
-                .and(tp.delta.at_mut(t))
+                .and(&mut delta_t)
                 .and(&tp.a.at(t))
                 .for_each(|dy, dz, delta, &a| {
                     let dzt = *dz + dt * *dy;
@@ -255,12 +251,12 @@ impl<F: Float> Cell<F> for Cornn {
                     *dy -= dt_gamma * dzt;
                     *dz = damp * dzt;
                 });
-            tp.wt_t.mul(F::one(), &tp.delta.at(t), F::one(), &mut tp.ds);
+            tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
         }
         weight_grad(
             tp.s.span(0, steps),
-            tp.delta.span(0, steps),
+            delta.view(),
             F::zero(),
             &mut tp.dwt.view_mut(),
         );
@@ -269,6 +265,5 @@ impl<F: Float> Cell<F> for Cornn {
             let mut g = grads.matrix_mut(id);
             g += &tp.dwt.slice(s![rows, ..]).t();
         }
-        tp.delta.span(0, steps)
     }
 }

@@ -67,8 +67,6 @@ struct GruTape<F> {
     qn: Steps<F>,
     /// Per-step scratch `q = h·W_hhᵀ + b_hh`, `[B, 3N]`.
     q: Array2<F>,
-    /// dL/dz (the input-side pre-activations), `[T·B, 3N]`.
-    dz: Steps<F>,
     /// dL/dq (the hidden-side ones), `[T·B, 3N]`.
     dq: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
@@ -105,7 +103,6 @@ impl<F: Float> Cell<F> for Gru {
             act: Steps::new(steps, batch, 3 * n, keep, false),
             qn: Steps::new(steps, batch, n, keep, false),
             q: Array2::zeros((batch, 3 * n)),
-            dz: grad_buf(),
             dq: grad_buf(),
             dh: Array2::zeros((batch, n)),
             w_t: Packed::zeros(n, 3 * n),
@@ -163,16 +160,18 @@ impl<F: Float> Cell<F> for Gru {
         tp.h.span(1, tp.h.slots() - 1)
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        mut dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.h.slots() - 1;
+        let batch = dz.nrows() / steps;
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -187,7 +186,7 @@ impl<F: Float> Cell<F> for Gru {
                 a.slice(s![.., 2 * n..]),
             );
             let h = tp.h.at(t);
-            let mut dz = tp.dz.at_mut(t);
+            let mut dz = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             let (mut dz_r, mut dz_u, mut dz_n) =
                 dz.multi_slice_mut((s![.., ..n], s![.., n..2 * n], s![.., 2 * n..]));
             let mut dq = tp.dq.at_mut(t);
@@ -234,7 +233,6 @@ impl<F: Float> Cell<F> for Gru {
         // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.
         self.recurrent
             .backward(tp.h.span(0, steps), tp.dq.span(0, steps), grads);
-        tp.dz.span(0, steps)
     }
 }
 

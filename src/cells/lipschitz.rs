@@ -13,8 +13,11 @@
 //! ablation switch). Parameters: `cell/M_A [N,N]`, `cell/M_W [N,N]`, `encoder/weight [N,p]`,
 //! `encoder/bias [N]`; `M ~ Normal(0, (init_std/N)²)` as the authors' `gaussian_init_`.
 //!
-//! Both matrices are applied in one GEMM per stage, `h·[W | A]`, and their gradients are
-//! summed over all steps in one GEMM, `Hᵀ·G`, mapped back to `M` once per batch.
+//! Both matrices are applied in one GEMM per stage, `h·[W | A]`, packed once a pass. Backward
+//! writes each stage's gradient at `h·W + z` (which is dL/dz) into the buffer that held `z`,
+//! and the one at `h·A` over the tanh output it no longer needs, so the tape holds nothing
+//! but the activations; `dW`, `dA` are each one GEMM over all steps, `Hᵀ·G`, mapped back to
+//! `M` once per batch.
 
 use crate::gemm::{Packed, gemm};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
@@ -142,27 +145,27 @@ pub struct Lipschitz {
 
 /// What a forward pass records; RK2 buffers stay empty under Euler, backward ones without `keep`.
 struct LipschitzTape<F> {
-    /// `[W | A]`, `[N, 2N]`, built once a pass, and its transpose for backward.
+    /// `[W | A]`, `[N, 2N]`, built once a pass; `Wᵀ` and `Aᵀ` for backward.
     wa: Packed<F>,
-    wa_t: Packed<F>,
+    w_t: Packed<F>,
+    a_t: Packed<F>,
     /// States `h_0..h_T`.
     h: Steps<F>,
-    /// `tanh(h_t·W + z_t)` (first stage).
+    /// `tanh(h_t·W + z_t)` (first stage). Backward reads step t once, then overwrites it
+    /// with that stage's gradient at `h_t·A`, `α·step·d`, for `dA` (no extra buffer).
     a1: Steps<F>,
     /// RK2 midpoints `h_t + ε/2·k1`.
     hm: Steps<F>,
-    /// `tanh(hm_t·W + z_t)` (second stage).
+    /// `tanh(hm_t·W + z_t)` (second stage), overwritten in backward like `a1`.
     a2: Steps<F>,
     /// Per-stage scratch `h·[W | A]`, `[B, 2N]`.
     prod: Array2<F>,
-    /// Gradients at the stage pre-activations `[δ | α·step·d]`, `[T·B, 2N]`, for all steps.
-    g1: Steps<F>,
-    g2: Steps<F>,
+    /// RK2's second-stage gradient at `hm_t·W + z_t`, `[T·B, N]` (the first stage's goes
+    /// straight to dL/dz, and this one is added after `dW` has used both).
+    d2: Steps<F>,
     /// Running dL/dh_t and the midpoint's dL/dhm, `[B, N]`.
     dh: Array2<F>,
     dhm: Array2<F>,
-    /// RK2's dL/dz (the sum over both stages), `[T·B, N]`.
-    dz: Array2<F>,
 }
 
 impl Lipschitz {
@@ -269,32 +272,32 @@ fn stage<F: Float>(
     );
 }
 
-/// Backward of [`stage`] for dL/d(out) `d`: the gradient at `h_in·[W | A]`,
-/// `g = [step·d⊙(1−a²) | α·step·d]`. The caller adds `d` to the base and `g·[W | A]ᵀ` to `h_in`.
+/// Backward of [`stage`] for dL/d(out) `d`, with `a` its tanh output: writes the gradient at
+/// `h_in·W + z`, `δ = step·d⊙(1−a²)`, to `delta`, and the one at `h_in·A`, `γ = α·step·d`,
+/// over `a`. The caller adds `d` to the base and `δ·Wᵀ + γ·Aᵀ` to `h_in`.
 fn stage_back<F: Float>(
     d: ArrayView2<F>,
-    a: ArrayView2<F>,
-    mut g: ArrayViewMut2<F>,
+    mut a: ArrayViewMut2<F>,
+    mut delta: ArrayViewMut2<F>,
     step: F,
     alpha: F,
 ) {
-    let n = d.ncols();
-    let (d, a, g) = (flat(&d), flat(&a), flat_mut(&mut g));
+    let (d, a, delta) = (flat(&d), flat_mut(&mut a), flat_mut(&mut delta));
     crate::simd::wide(
         #[inline(always)]
-        || {
-            for i in 0..d.len() / n.max(1) {
-                let r = i * n..(i + 1) * n;
-                let (gw, ga) = g[2 * i * n..2 * (i + 1) * n].split_at_mut(n);
-                let (d, a) = (&d[r.clone()], &a[r]);
-                for j in 0..n {
-                    let sd = step * d[j];
-                    gw[j] = sd * (F::one() - a[j] * a[j]);
-                    ga[j] = alpha * sd;
-                }
-            }
-        },
+        || stage_back_flat(d, a, delta, step, alpha),
     );
+}
+
+#[inline(always)]
+fn stage_back_flat<F: Float>(d: &[F], a: &mut [F], delta: &mut [F], step: F, alpha: F) {
+    let n = a.len();
+    let (d, delta) = (&d[..n], &mut delta[..n]);
+    for j in 0..n {
+        let sd = step * d[j];
+        delta[j] = sd * (F::one() - a[j] * a[j]);
+        a[j] = alpha * sd;
+    }
 }
 
 impl<F: Float> Cell<F> for Lipschitz {
@@ -321,30 +324,22 @@ impl<F: Float> Cell<F> for Lipschitz {
                 Steps::unused()
             }
         };
-        let grad_buf = |used: bool| {
-            if used && keep {
-                Steps::new(steps, batch, 2 * n, true, false)
-            } else {
-                Steps::unused()
-            }
-        };
         Box::new(LipschitzTape::<F> {
             wa: Packed::zeros(n, 2 * n),
-            wa_t: Packed::zeros(2 * n, n),
+            w_t: Packed::zeros(n, n),
+            a_t: Packed::zeros(n, n),
             h: Steps::new(steps, batch, n, keep, true),
             a1: stage_buf(true),
             hm: stage_buf(rk2),
             a2: stage_buf(rk2),
             prod: Array2::zeros((batch, 2 * n)),
-            g1: grad_buf(true),
-            g2: grad_buf(rk2),
+            d2: if rk2 && keep {
+                Steps::new(steps, batch, n, true, false)
+            } else {
+                Steps::unused()
+            },
             dh: Array2::zeros((batch, n)),
             dhm: Array2::zeros((batch, n)),
-            dz: if rk2 && keep {
-                Array2::zeros((steps * batch, n))
-            } else {
-                Array2::zeros((0, 0))
-            },
         })
     }
 
@@ -396,69 +391,59 @@ impl<F: Float> Cell<F> for Lipschitz {
         tp.h.span(1, tp.h.slots() - 1)
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         _p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        mut dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<LipschitzTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = tp.h.slots() - 1;
+        let batch = dz.nrows() / steps;
         let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
         let half = eps / F::of(2.0);
-        tp.wa_t.assign(tp.wa.matrix().t());
+        let wa = tp.wa.matrix();
+        tp.w_t.assign(wa.slice(s![.., ..n]).t());
+        tp.a_t.assign(wa.slice(s![.., n..]).t());
 
         tp.dh.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
             }
+            // The first stage's δ is dL/dz_t (RK2 adds the second's after the loop).
+            let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             if self.rk2() {
-                // h_{t+1} = h_t + ε·k2(hm_t): dhm = G2·[W|A]ᵀ, then through hm_t = h_t + ε/2·k1(h_t).
-                stage_back(tp.dh.view(), tp.a2.at(t), tp.g2.at_mut(t), eps, alpha);
-                tp.wa_t.mul(F::one(), &tp.g2.at(t), F::zero(), &mut tp.dhm);
-                stage_back(tp.dhm.view(), tp.a1.at(t), tp.g1.at_mut(t), half, alpha);
+                // h_{t+1} = h_t + ε·k2(hm_t): dhm = δ2·Wᵀ + γ2·Aᵀ, then through hm_t = h_t + ε/2·k1(h_t).
+                let (mut a2, mut d2) = (tp.a2.at_mut(t), tp.d2.at_mut(t));
+                stage_back(tp.dh.view(), a2.view_mut(), d2.view_mut(), eps, alpha);
+                tp.w_t.mul(F::one(), &d2, F::zero(), &mut tp.dhm);
+                tp.a_t.mul(F::one(), &a2, F::one(), &mut tp.dhm);
+                stage_back(tp.dhm.view(), tp.a1.at_mut(t), dz_t.view_mut(), half, alpha);
                 tp.dh += &tp.dhm;
             } else {
-                stage_back(tp.dh.view(), tp.a1.at(t), tp.g1.at_mut(t), eps, alpha);
+                stage_back(tp.dh.view(), tp.a1.at_mut(t), dz_t.view_mut(), eps, alpha);
             }
-            tp.wa_t.mul(F::one(), &tp.g1.at(t), F::one(), &mut tp.dh);
+            tp.w_t.mul(F::one(), &dz_t, F::one(), &mut tp.dh);
+            tp.a_t.mul(F::one(), &tp.a1.at(t), F::one(), &mut tp.dh);
         }
 
-        // d[W | A] = Σ_t h_tᵀ·G1_t (+ hm_tᵀ·G2_t), one GEMM over all steps each.
+        // dW = Σ_t h_tᵀ·δ1_t (+ hm_tᵀ·δ2_t), dA likewise with the γs: one GEMM over all steps each.
         let mut dwa = Array2::<F>::zeros((n, 2 * n));
-        gemm(
-            F::one(),
-            &tp.h.span(0, steps).t(),
-            &tp.g1.span(0, steps),
-            F::zero(),
-            &mut dwa,
-        );
+        let (mut dw, mut da) = dwa.multi_slice_mut((s![.., ..n], s![.., n..]));
+        let h = tp.h.span(0, steps);
+        gemm(F::one(), &h.t(), &dz, F::zero(), &mut dw);
+        gemm(F::one(), &h.t(), &tp.a1.span(0, steps), F::zero(), &mut da);
         if self.rk2() {
-            gemm(
-                F::one(),
-                &tp.hm.span(0, steps).t(),
-                &tp.g2.span(0, steps),
-                F::one(),
-                &mut dwa,
-            );
+            let (hm, d2) = (tp.hm.span(0, steps), tp.d2.span(0, steps));
+            gemm(F::one(), &hm.t(), &d2, F::one(), &mut dw);
+            gemm(F::one(), &hm.t(), &tp.a2.span(0, steps), F::one(), &mut da);
+            dz += &d2;
         }
         self.accumulate_dm(dwa.view(), grads);
-
-        // dL/dz_t is the tanh-branch part of each stage's G.
-        let dz1 = tp.g1.span(0, steps).slice_move(s![.., ..n]);
-        if self.rk2() {
-            let dz2 = tp.g2.span(0, steps).slice_move(s![.., ..n]);
-            Zip::from(&mut tp.dz)
-                .and(&dz1)
-                .and(&dz2)
-                .for_each(|d, &a, &b| *d = a + b);
-            tp.dz.view()
-        } else {
-            tp.g1.span(0, steps).slice_move(s![.., ..n])
-        }
     }
 }
 

@@ -62,8 +62,6 @@ struct LstmTape<F> {
     hc: Steps<F>,
     /// Gate activations `[i | f | g | o]`, `[B, 4N]` a step.
     act: Steps<F>,
-    /// dL/da_t, the gradient at the gate pre-activations, `[T·B, 4N]`; also dL/dz.
-    da: Steps<F>,
     /// Running dL/dh_t and dL/dc_t, `[B, N]`.
     dh: Array2<F>,
     dc: Array2<F>,
@@ -94,11 +92,6 @@ impl<F: Float> Cell<F> for Lstm {
         Box::new(LstmTape::<F> {
             hc: Steps::new(steps, batch, 2 * n, keep, true),
             act: Steps::new(steps, batch, 4 * n, keep, false),
-            da: if keep {
-                Steps::new(steps, batch, 4 * n, true, false)
-            } else {
-                Steps::unused()
-            },
             dh: Array2::zeros((batch, n)),
             dc: Array2::zeros((batch, n)),
             w_t: Packed::zeros(n, 4 * n),
@@ -164,16 +157,18 @@ impl<F: Float> Cell<F> for Lstm {
             .slice_move(s![.., ..self.hidden])
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        mut da: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         let tp = tape_of::<LstmTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.hc.slots() - 1;
+        let batch = da.nrows() / steps;
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -188,12 +183,12 @@ impl<F: Float> Cell<F> for Lstm {
                 tp.dh.as_slice().expect("owned"),
                 tp.dc.as_slice_mut().expect("owned"),
             );
-            let mut da = tp.da.at_mut(t);
-            let da = flat_mut(&mut da);
+            let mut da_t = da.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let da_t = flat_mut(&mut da_t);
             crate::simd::wide(
                 #[inline(always)]
                 || {
-                    let gates = act.chunks_exact(4 * n).zip(da.chunks_exact_mut(4 * n));
+                    let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
                     let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
                     let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
                     for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
@@ -212,13 +207,13 @@ impl<F: Float> Cell<F> for Lstm {
                 },
             );
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
-            tp.w.mul(F::one(), &tp.da.at(t), F::zero(), &mut tp.dh);
+            let da_t = da.slice(s![t * batch..(t + 1) * batch, ..]);
+            tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dA_tᵀ·h_t and db_hh += Σ_t dA_t, one GEMM over all steps.
         let h = tp.hc.span(0, steps).slice_move(s![.., ..n]);
-        self.recurrent.backward(h, tp.da.span(0, steps), grads);
-        tp.da.span(0, steps)
+        self.recurrent.backward(h, da.view(), grads);
     }
 }
 

@@ -91,14 +91,17 @@ pub trait Cell<F: Float>: Send + Sync {
     fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F>;
 
     /// BPTT through the last kept forward pass: accumulates the cell's parameter gradients
-    /// into `grads` and returns dL/dz, `[T·B, K]` (the caller maps it through the projection).
-    fn backward<'t>(
+    /// into `grads` and writes dL/dz into `dz`, `[T·B, K]` (the caller maps it through the
+    /// projection). `dz` is the buffer that held the forward pass's `z`, which no backward
+    /// reads: reusing it saves a `[T·B, K]` gradient buffer on every tape.
+    fn backward(
         &self,
         p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F>;
+    );
 }
 
 /// Recovers a cell's own tape type; a mismatch is a programming error.

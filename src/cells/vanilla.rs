@@ -116,14 +116,16 @@ impl<F: Float> Cell<F> for Vanilla {
         tape_ref::<TanhRnn<F>>(tape).outputs()
     }
 
-    fn backward<'t>(
+    fn backward(
         &self,
         p: &Params<F>,
-        tape: &'t mut Tape,
+        tape: &mut Tape,
         d_out: OutGrad<'_, F>,
+        dz: ArrayViewMut2<F>,
         grads: &mut Params<F>,
-    ) -> ArrayView2<'t, F> {
+    ) {
         // W is the parameter itself: dW accumulates straight into its gradient.
-        tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, grads.matrix_mut(self.w))
+        let dw = grads.matrix_mut(self.w);
+        tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, dz, dw)
     }
 }

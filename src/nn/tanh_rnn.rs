@@ -43,8 +43,6 @@ pub struct TanhRnn<F> {
     a: Steps<F>,
     /// Scratch `h_t·W`, `[B, N]` (residual only; `Replace` writes it into `h_{t+1}`).
     prod: Array2<F>,
-    /// `g_t`, the gradient at `h_t·W + z_t` (= dL/dz_t), `[T·B, N]`, kept tapes only.
-    g: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
     /// `W` for forward and `Wᵀ` for backward, packed once a pass.
@@ -65,11 +63,6 @@ impl<F: Float> TanhRnn<F> {
                 Steps::unused()
             },
             prod: Array2::zeros(if residual { (batch, n) } else { (0, 0) }),
-            g: if keep {
-                Steps::new(steps, batch, n, true, false)
-            } else {
-                Steps::unused()
-            },
             dh: Array2::zeros(if keep { (batch, n) } else { (0, 0) }),
             w: Packed::zeros(n, n),
             w_t: Packed::zeros(n, n),
@@ -111,15 +104,17 @@ impl<F: Float> TanhRnn<F> {
         self.h.span(1, self.h.slots() - 1)
     }
 
-    /// BPTT through the last kept forward pass with the same `w`: accumulates `dw += Σ h_tᵀ·g_t`
-    /// and returns dL/dz, `[T·B, N]`.
+    /// BPTT through the last kept forward pass with the same `w`: writes `g_t` = dL/dz_t into
+    /// `dz [T·B, N]` and accumulates `dw += Σ h_tᵀ·g_t`.
     pub fn backward(
         &mut self,
         w: ArrayView2<F>,
         d_out: OutGrad<'_, F>,
+        mut dz: ArrayViewMut2<F>,
         mut dw: ArrayViewMut2<F>,
-    ) -> ArrayView2<'_, F> {
+    ) {
         let steps = self.h.slots() - 1;
+        let batch = dz.nrows() / steps;
         self.w_t.assign(w.t());
         self.dh.fill(F::zero());
         for t in (0..steps).rev() {
@@ -127,25 +122,20 @@ impl<F: Float> TanhRnn<F> {
                 self.dh += &d;
             }
             // dL/dh_t: through g_t·Wᵀ, plus the skip connection's identity when residual.
+            let mut g = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             let keep_dh = match self.update {
                 Update::Replace => {
-                    tanh_back(self.dh.view(), self.h.at(t + 1), self.g.at_mut(t), F::one());
+                    tanh_back(self.dh.view(), self.h.at(t + 1), g.view_mut(), F::one());
                     F::zero()
                 }
                 Update::Residual(eps) => {
-                    tanh_back(self.dh.view(), self.a.at(t), self.g.at_mut(t), F::of(eps));
+                    tanh_back(self.dh.view(), self.a.at(t), g.view_mut(), F::of(eps));
                     F::one()
                 }
             };
-            self.w_t.mul(F::one(), &self.g.at(t), keep_dh, &mut self.dh);
+            self.w_t.mul(F::one(), &g, keep_dh, &mut self.dh);
             flush_all(self.dh.view_mut());
         }
-        weight_grad(
-            self.h.span(0, steps),
-            self.g.span(0, steps),
-            F::one(),
-            &mut dw,
-        );
-        self.g.span(0, steps)
+        weight_grad(self.h.span(0, steps), dz.view(), F::one(), &mut dw);
     }
 }
