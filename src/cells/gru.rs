@@ -17,13 +17,13 @@
 //! flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
 use crate::gemm::Packed;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::nn::{Linear, Steps};
+use crate::nn::{Linear, Steps, flat, flat_mut};
 use crate::params::{Layout, Params};
 
 /// `[model]` keys for `kind = "gru"`: PyTorch's `nn.GRU` defaults.
@@ -133,24 +133,21 @@ impl<F: Float> Cell<F> for Gru {
             let (h, mut h_next) = tp.h.pair_mut(t);
             self.recurrent
                 .forward_packed(p, &tp.w_t, h.view(), tp.q.view_mut());
-            let mut a = tp.act.at_mut(t);
-            let (mut a_ru, mut a_n) = a.view_mut().split_at(Axis(1), 2 * n);
-            Zip::from(&mut a_ru)
-                .and(zt.slice(s![.., ..2 * n]))
-                .and(tp.q.slice(s![.., ..2 * n]))
-                .for_each(|a, &z, &q| *a = sigmoid(z + q));
-            let qn = tp.q.slice(s![.., 2 * n..]);
-            tp.qn.at_mut(t).assign(&qn);
-            Zip::from(&mut a_n)
-                .and(zt.slice(s![.., 2 * n..]))
-                .and(a_ru.slice(s![.., ..n]))
-                .and(&qn)
-                .for_each(|a, &z, &r, &q| *a = (z + r * q).act_tanh());
-            Zip::from(&mut h_next)
-                .and(&h)
-                .and(a_ru.slice(s![.., n..]))
-                .and(&a_n)
-                .for_each(|h1, &h, &u, &nn| *h1 = nn + u * (h - nn));
+            let (mut act, mut qn, q, h) =
+                (tp.act.at_mut(t), tp.qn.at_mut(t), tp.q.view(), h.view());
+            let (act, qn) = (flat_mut(&mut act), flat_mut(&mut qn));
+            let (z, q, h, h1) = (flat(&zt), flat(&q), flat(&h), flat_mut(&mut h_next));
+            crate::simd::wide(
+                #[inline(always)]
+                || {
+                    let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact_mut(n));
+                    let ins = z.chunks_exact(3 * n).zip(q.chunks_exact(3 * n));
+                    let states = h.chunks_exact(n).zip(h1.chunks_exact_mut(n));
+                    for (((act, qn), (z, q)), (h, h1)) in rows.zip(ins).zip(states) {
+                        gates_row(act, qn, z, q, h, h1);
+                    }
+                },
+            );
         }
         state.assign(&tp.h.at(steps));
     }
@@ -179,60 +176,83 @@ impl<F: Float> Cell<F> for Gru {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
             }
-            let a = tp.act.at(t);
-            let (r, u, nn) = (
-                a.slice(s![.., ..n]),
-                a.slice(s![.., n..2 * n]),
-                a.slice(s![.., 2 * n..]),
+            let (act, qn, h) = (tp.act.at(t), tp.qn.at(t), tp.h.at(t));
+            let (act, qn, h) = (flat(&act), flat(&qn), flat(&h));
+            let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let mut dq_t = tp.dq.at_mut(t);
+            let (dz_t, dq_t) = (flat_mut(&mut dz_t), flat_mut(&mut dq_t));
+            let dh = tp.dh.as_slice_mut().expect("owned");
+            crate::simd::wide(
+                #[inline(always)]
+                || {
+                    let rows = act.chunks_exact(3 * n).zip(qn.chunks_exact(n));
+                    let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
+                    let grads = dz_t
+                        .chunks_exact_mut(3 * n)
+                        .zip(dq_t.chunks_exact_mut(3 * n));
+                    for (((act, qn), (h, dh)), (dz, dq)) in rows.zip(states).zip(grads) {
+                        gates_back_row(act, qn, h, dh, dz, dq);
+                    }
+                },
             );
-            let h = tp.h.at(t);
-            let mut dz = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
-            let (mut dz_r, mut dz_u, mut dz_n) =
-                dz.multi_slice_mut((s![.., ..n], s![.., n..2 * n], s![.., 2 * n..]));
-            let mut dq = tp.dq.at_mut(t);
-            let (mut dq_r, mut dq_u, mut dq_n) =
-                dq.multi_slice_mut((s![.., ..n], s![.., n..2 * n], s![.., 2 * n..]));
-            // h' = n + u⊙(h − n), n = tanh(z_n + r⊙q_n).
-            Zip::from(&mut dz_n)
-                .and(&mut dq_n)
-                .and(&tp.dh)
-                .and(&u)
-                .and(&nn)
-                .and(&r)
-                .for_each(|dz, dq, &dh, &u, &nn, &r| {
-                    let d = flush_tiny(dh * (F::one() - u) * tanh_grad(nn));
-                    *dz = d;
-                    *dq = d * r;
-                });
-            Zip::from(&mut dz_r)
-                .and(&mut dq_r)
-                .and(&dz_n)
-                .and(tp.qn.at(t))
-                .and(&r)
-                .for_each(|dz, dq, &dn, &qn, &r| {
-                    *dz = flush_tiny(dn * qn * sigmoid_grad(r));
-                    *dq = *dz;
-                });
-            Zip::from(&mut dz_u)
-                .and(&mut dq_u)
-                .and(&tp.dh)
-                .and(&h)
-                .and(&nn)
-                .and(&u)
-                .for_each(|dz, dq, &dh, &h, &nn, &u| {
-                    *dz = flush_tiny(dh * (h - nn) * sigmoid_grad(u));
-                    *dq = *dz;
-                });
-            // dL/dh_t = dL/dh_{t+1}⊙u + dQ_t·W_hh.
-            Zip::from(&mut tp.dh)
-                .and(&u)
-                .for_each(|dh, &u| *dh = flush_tiny(*dh * u));
+            // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
             tp.w.mul(F::one(), &tp.dq.at(t), F::one(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.
         self.recurrent
             .backward(tp.h.span(0, steps), tp.dq.span(0, steps), grads);
+    }
+}
+
+/// One row of the forward step: from `z` and `q = h·W_hhᵀ + b_hh` (`[3N]` each) writes
+/// `act = [r | u | n]`, the hidden side of the candidate `qn`, and the new state `h1`.
+/// Separate slices let the loop vectorise without runtime overlap checks.
+#[inline(always)]
+fn gates_row<F: Float>(act: &mut [F], qn: &mut [F], z: &[F], q: &[F], h: &[F], h1: &mut [F]) {
+    let n = h1.len();
+    let (r, rest) = act.split_at_mut(n);
+    let (u, nn) = rest.split_at_mut(n);
+    let (u, nn, qn, z, q, h) = (
+        &mut u[..n],
+        &mut nn[..n],
+        &mut qn[..n],
+        &z[..3 * n],
+        &q[..3 * n],
+        &h[..n],
+    );
+    for j in 0..n {
+        let (rj, uj) = (sigmoid(z[j] + q[j]), sigmoid(z[n + j] + q[n + j]));
+        qn[j] = q[2 * n + j];
+        let nj = (z[2 * n + j] + rj * qn[j]).act_tanh();
+        (r[j], u[j], nn[j]) = (rj, uj, nj);
+        // h' = n + u⊙(h − n)
+        h1[j] = nj + uj * (h[j] - nj);
+    }
+}
+
+/// One row of the step's backward: from `act = [r | u | n]`, `qn` and `h`, turns the
+/// running `dh` (dL/dh' in, its `u` part dL/dh'⊙u out) into dL/dz and dL/dq (`[3N]` each).
+#[inline(always)]
+fn gates_back_row<F: Float>(
+    act: &[F],
+    qn: &[F],
+    h: &[F],
+    dh: &mut [F],
+    dz: &mut [F],
+    dq: &mut [F],
+) {
+    let n = dh.len();
+    let (r, u, nn) = (&act[..n], &act[n..2 * n], &act[2 * n..3 * n]);
+    let (qn, h, dz, dq) = (&qn[..n], &h[..n], &mut dz[..3 * n], &mut dq[..3 * n]);
+    for j in 0..n {
+        // h' = n + u⊙(h − n), n = tanh(z_n + r⊙q_n).
+        let dn = flush_tiny(dh[j] * (F::one() - u[j]) * tanh_grad(nn[j]));
+        let dr = flush_tiny(dn * qn[j] * sigmoid_grad(r[j]));
+        let du = flush_tiny(dh[j] * (h[j] - nn[j]) * sigmoid_grad(u[j]));
+        (dz[j], dz[n + j], dz[2 * n + j]) = (dr, du, dn);
+        (dq[j], dq[n + j], dq[2 * n + j]) = (dr, du, dn * r[j]);
+        dh[j] = flush_tiny(dh[j] * u[j]);
     }
 }
 
