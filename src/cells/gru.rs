@@ -57,18 +57,18 @@ pub struct Gru {
     recurrent: Linear,
 }
 
-/// What a forward pass records; gradient buffers stay empty without `keep`.
+/// What a forward pass records.
 struct GruTape<F> {
     /// States `h_0..h_T`.
     h: Steps<F>,
-    /// Gate activations `[r | u | n]`, `[B, 3N]` a step.
+    /// Gate activations `[r | u | n]`, `[B, 3N]` a step. Backward reads step t once, then
+    /// overwrites it with dL/dq_t (the gradient at the hidden-side pre-activations), which
+    /// the per-step product and `dW_hh` read: no separate gradient buffer.
     act: Steps<F>,
     /// The hidden side of the candidate, `q_n = h·W_hnᵀ + b_hn`, `[B, N]` a step.
     qn: Steps<F>,
     /// Per-step scratch `q = h·W_hhᵀ + b_hh`, `[B, 3N]`.
     q: Array2<F>,
-    /// dL/dq (the hidden-side ones), `[T·B, 3N]`.
-    dq: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
     /// `W_hhᵀ [N, 3N]` for forward and `W_hh [3N, N]` for backward, packed once a pass.
@@ -91,19 +91,11 @@ impl<F: Float> Cell<F> for Gru {
 
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
         let n = self.hidden;
-        let grad_buf = || {
-            if keep {
-                Steps::new(steps, batch, 3 * n, true, false)
-            } else {
-                Steps::unused()
-            }
-        };
         Box::new(GruTape::<F> {
             h: Steps::new(steps, batch, n, keep, true),
             act: Steps::new(steps, batch, 3 * n, keep, false),
             qn: Steps::new(steps, batch, n, keep, false),
             q: Array2::zeros((batch, 3 * n)),
-            dq: grad_buf(),
             dh: Array2::zeros((batch, n)),
             w_t: Packed::zeros(n, 3 * n),
             w: Packed::zeros(3 * n, n),
@@ -176,32 +168,30 @@ impl<F: Float> Cell<F> for Gru {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
             }
-            let (act, qn, h) = (tp.act.at(t), tp.qn.at(t), tp.h.at(t));
-            let (act, qn, h) = (flat(&act), flat(&qn), flat(&h));
+            let (mut act, qn, h) = (tp.act.at_mut(t), tp.qn.at(t), tp.h.at(t));
+            let (act, qn, h) = (flat_mut(&mut act), flat(&qn), flat(&h));
             let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
-            let mut dq_t = tp.dq.at_mut(t);
-            let (dz_t, dq_t) = (flat_mut(&mut dz_t), flat_mut(&mut dq_t));
+            let dz_t = flat_mut(&mut dz_t);
             let dh = tp.dh.as_slice_mut().expect("owned");
             crate::simd::wide(
                 #[inline(always)]
                 || {
-                    let rows = act.chunks_exact(3 * n).zip(qn.chunks_exact(n));
+                    let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
                     let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
-                    let grads = dz_t
-                        .chunks_exact_mut(3 * n)
-                        .zip(dq_t.chunks_exact_mut(3 * n));
-                    for (((act, qn), (h, dh)), (dz, dq)) in rows.zip(states).zip(grads) {
-                        gates_back_row(act, qn, h, dh, dz, dq);
+                    for (((act, qn), (h, dh)), dz) in
+                        rows.zip(states).zip(dz_t.chunks_exact_mut(3 * n))
+                    {
+                        gates_back_row(act, qn, h, dh, dz);
                     }
                 },
             );
             // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
-            tp.w.mul(F::one(), &tp.dq.at(t), F::one(), &mut tp.dh);
+            tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
         }
 
         // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.
         self.recurrent
-            .backward(tp.h.span(0, steps), tp.dq.span(0, steps), grads);
+            .backward(tp.h.span(0, steps), tp.act.span(0, steps), grads);
     }
 }
 
@@ -232,27 +222,29 @@ fn gates_row<F: Float>(act: &mut [F], qn: &mut [F], z: &[F], q: &[F], h: &[F], h
 }
 
 /// One row of the step's backward: from `act = [r | u | n]`, `qn` and `h`, turns the
-/// running `dh` (dL/dh' in, its `u` part dL/dh'⊙u out) into dL/dz and dL/dq (`[3N]` each).
+/// running `dh` (dL/dh' in, its `u` part dL/dh'⊙u out) into dL/dz (`[3N]`) and dL/dq,
+/// which it writes over `act`.
 #[inline(always)]
-fn gates_back_row<F: Float>(
-    act: &[F],
-    qn: &[F],
-    h: &[F],
-    dh: &mut [F],
-    dz: &mut [F],
-    dq: &mut [F],
-) {
+fn gates_back_row<F: Float>(act: &mut [F], qn: &[F], h: &[F], dh: &mut [F], dz: &mut [F]) {
     let n = dh.len();
-    let (r, u, nn) = (&act[..n], &act[n..2 * n], &act[2 * n..3 * n]);
-    let (qn, h, dz, dq) = (&qn[..n], &h[..n], &mut dz[..3 * n], &mut dq[..3 * n]);
+    let (r, rest) = act.split_at_mut(n);
+    let (u, nn) = rest.split_at_mut(n);
+    let (u, nn, qn, h, dz) = (
+        &mut u[..n],
+        &mut nn[..n],
+        &qn[..n],
+        &h[..n],
+        &mut dz[..3 * n],
+    );
     for j in 0..n {
+        let (rj, uj, nj) = (r[j], u[j], nn[j]);
         // h' = n + u⊙(h − n), n = tanh(z_n + r⊙q_n).
-        let dn = flush_tiny(dh[j] * (F::one() - u[j]) * tanh_grad(nn[j]));
-        let dr = flush_tiny(dn * qn[j] * sigmoid_grad(r[j]));
-        let du = flush_tiny(dh[j] * (h[j] - nn[j]) * sigmoid_grad(u[j]));
+        let dn = flush_tiny(dh[j] * (F::one() - uj) * tanh_grad(nj));
+        let dr = flush_tiny(dn * qn[j] * sigmoid_grad(rj));
+        let du = flush_tiny(dh[j] * (h[j] - nj) * sigmoid_grad(uj));
         (dz[j], dz[n + j], dz[2 * n + j]) = (dr, du, dn);
-        (dq[j], dq[n + j], dq[2 * n + j]) = (dr, du, dn * r[j]);
-        dh[j] = flush_tiny(dh[j] * u[j]);
+        (r[j], u[j], nn[j]) = (dr, du, dn * rj);
+        dh[j] = flush_tiny(dh[j] * uj);
     }
 }
 
