@@ -123,18 +123,17 @@ enum Run<F> {
     Gated(GatedTape<F>),
 }
 
-/// The gated loop's buffers (backward ones only with `keep`).
+/// The gated loop's buffers.
 struct GatedTape<F> {
     /// States `h_0..h_T`.
     h: Steps<F>,
-    /// `a_t = tanh(h_t·W + z_t)` and the gate `g_t`.
+    /// `a_t = tanh(h_t·W + z_t)` and the gate `g_t`. Backward reads step t of `a` once,
+    /// then overwrites it with the gradient at `h_t·W` (the sum of the tanh branch's and the
+    /// gate's pre-activation gradients, which go to dL/dz_t), which `dW` reads.
     a: Steps<F>,
     g: Steps<F>,
     /// Scratch `h_t·W`, `[B, N]`.
     prod: Array2<F>,
-    /// The sum of the tanh branch's and the gate's pre-activation gradients (which go to
-    /// dL/dz_t, `[B, 2N]`), the gradient at `h_t·W`, `[T·B, N]`.
-    dp: Steps<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
 }
@@ -164,20 +163,12 @@ impl<F: Float> Cell<F> for Antisymmetric {
 
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
         let n = self.cfg.hidden;
-        let kept = |width: usize| {
-            if keep {
-                Steps::new(steps, batch, width, true, false)
-            } else {
-                Steps::unused()
-            }
-        };
         let run = if self.cfg.gated {
             Run::Gated(GatedTape {
                 h: Steps::new(steps, batch, n, keep, true),
                 a: Steps::new(steps, batch, n, keep, false),
                 g: Steps::new(steps, batch, n, keep, false),
                 prod: Array2::zeros((batch, n)),
-                dp: kept(n),
                 dh: Array2::zeros((batch, n)),
             })
         } else {
@@ -284,23 +275,22 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     let (mut da, mut dg) = dz.multi_slice_mut((s![.., ..n], s![.., n..]));
                     Zip::from(&mut da)
                         .and(&mut dg)
-                        .and(gt.dp.at_mut(t))
+                        .and(gt.a.at_mut(t))
                         .and(&gt.dh)
-                        .and(&gt.a.at(t))
                         .and(&gt.g.at(t))
-                        .for_each(|da, dg, dp, &d, &a, &g| {
-                            let sd = eps * d;
+                        .for_each(|da, dg, a_dp, &d, &g| {
+                            let (sd, a) = (eps * d, *a_dp);
                             *da = flush_tiny(sd * g * tanh_grad(a));
                             *dg = flush_tiny(sd * a * sigmoid_grad(g));
-                            *dp = flush_tiny(*da + *dg);
+                            *a_dp = flush_tiny(*da + *dg);
                         });
                     tp.w_t_packed
-                        .mul(F::one(), &gt.dp.at(t), F::one(), &mut gt.dh);
+                        .mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
                 }
                 weight_grad(
                     gt.h.span(0, steps),
-                    gt.dp.span(0, steps),
+                    gt.a.span(0, steps),
                     F::zero(),
                     &mut tp.dw.view_mut(),
                 );
