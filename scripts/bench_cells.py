@@ -6,9 +6,10 @@ this shared machine. Standard library only.
 
     python3 scripts/bench_cells.py [--lrnn target/release/lrnn] [--steps 5] [--torch venv/bin/python]
 
-The roofline is measured in the same run, best of three of each: two streams at once, one a
-core, as training runs its two shards, of 2048^3 SGEMM (matrixmultiply) and of the per-step
-product 64x128x256 through lrnn's packed AVX-512 kernel.
+The roofline is measured in the same run: the best of three of each of two streams at once,
+one a core, as training runs its two shards, of 2048^3 SGEMM (matrixmultiply) and of the
+per-step product 64x128x256 through lrnn's packed AVX-512 kernel, and with `--torch`, of
+MKL's 2048^3 SGEMM on the same threads (best of five).
 """
 import argparse
 import json
@@ -49,10 +50,20 @@ def main():
         for shape, reps in (("2048", "3"), ("64x128x256", "20000"))
         for _ in range(3)
     ]
+    if a.torch:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_torch.py")
+        out = subprocess.run(
+            [a.torch, script, "--gemm-peak", "2048", "--threads", str(a.threads), "--steps", "5"],
+            check=True, capture_output=True, text=True,
+        )
+        peaks.append(json.loads(out.stdout))
+    for p in peaks:
+        source = "MKL" if "pytorch" in p["backend"] else "matrixmultiply" if p["shape"][0] == 2048 else "lrnn packed"
+        p["label"] = f"{'x'.join(map(str, p['shape']))} {source}"
+    print("GEMM rates: " + ", ".join(f"{p['label']} {p['gflop_per_s']:.0f}" for p in peaks))
     peak = max(peaks, key=lambda p: p["gflop_per_s"])
     roof = peak["gflop_per_s"]
-    shape = "x".join(map(str, peak["shape"]))
-    print(f"GEMM roofline: {roof:.0f} GFLOP/s (best of 3 x 2 shapes: {shape}, {a.threads} streams)\n")
+    print(f"GEMM roofline: {roof:.0f} GFLOP/s (the best of them: {peak['label']}, {a.threads} threads)\n")
     print("| cell | backend | median step (s) | spread (IQR, s) | GFLOP | GFLOP/s | roofline fraction | FLOP floor (s) | step / floor | activations (MiB) | step peak (MiB) | peak / activations |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model, extra in CELLS + BACKENDS:

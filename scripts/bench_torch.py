@@ -5,6 +5,7 @@ paper's pixel-MNIST size, on random data. Prints one JSON object a model, with t
 `lrnn bench` that compare.
 
     /path/to/venv/bin/python scripts/bench_torch.py [--threads 2] [--steps 5] [--model lipschitz-euler]
+    /path/to/venv/bin/python scripts/bench_torch.py --gemm-peak 2048   # MKL's SGEMM rate, a roofline
 
 Needs torch (`pip install torch`); not run by the tests.
 """
@@ -85,6 +86,12 @@ def bench(name, batch, seq, hidden, steps, warmup, flush):
     }
 
 
+def timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", action="append", help="lipschitz-euler, lipschitz-rk2, lstm (default: all)")
@@ -96,8 +103,18 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--keep-denormals", action="store_true",
                     help="leave PyTorch's default (gradients decaying over 784 steps reach subnormal floats)")
+    ap.add_argument("--gemm-peak", type=int, metavar="N",
+                    help="instead, time N^3 SGEMMs (MKL) on --threads threads, best of --steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.gemm_peak:
+        n = a.gemm_peak
+        x, y = torch.randn(n, n), torch.randn(n, n)
+        x @ y
+        best = min(timed(lambda: x @ y) for _ in range(a.steps))
+        print(json.dumps({"shape": [n, n, n], "threads": a.threads, "gflop_per_s": 2 * n**3 / best / 1e9,
+                          "backend": f"pytorch {torch.__version__} (MKL) matmul"}))
+        return
     # Flush-to-zero, as lrnn's training threads run: without it the LSTM's gradients decay
     # into subnormals over 784 steps (measured here: 6.4 s a step against 0.4-0.8 s).
     torch.set_flush_denormal(not a.keep_denormals)
