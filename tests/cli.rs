@@ -208,3 +208,73 @@ fn malformed_specs_fail_with_one_line_naming_file_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ok.toml: model.beta"), "{err}");
 }
+
+/// `lrnn bench` prints one JSON object whose counts follow from its arguments: the GFLOP of
+/// three forward passes of the recurrent products, the cores as shards, the memory report.
+#[test]
+fn bench_reports_its_counts_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&common::lrnn_ok(dir.path(), args)).unwrap()
+    };
+    let (b, t, n) = (4.0, 5.0, 8.0);
+    let r = json(&[
+        "bench",
+        "--model",
+        "lipschitz",
+        "--scheme",
+        "rk2",
+        "--batch",
+        "4",
+        "--seq",
+        "5",
+        "--hidden",
+        "8",
+        "--threads",
+        "2",
+        "--warmup",
+        "1",
+        "--steps",
+        "3",
+    ]);
+    assert_eq!(r["model"], "lipschitz-rk2");
+    // RK2 multiplies h·[W | A] twice a step: four N×N blocks.
+    let gflop = 3.0 * 2.0 * b * t * n * n * 4.0 / 1e9;
+    assert!((r["gflop"].as_f64().unwrap() - gflop).abs() < 1e-12, "{r}");
+    assert_eq!(
+        (r["threads"].as_u64(), r["shards"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(r["steps_timed"], 3);
+    let (lo, mid, hi) = (
+        r["min_step_s"].as_f64(),
+        r["median_step_s"].as_f64(),
+        r["max_step_s"].as_f64(),
+    );
+    assert!(lo > Some(0.0) && lo <= mid && mid <= hi, "{r}");
+    // Two shards' tapes: states (T+1)·B/2·N and three per-step stage buffers, f32.
+    let mib = 2.0 * ((t + 1.0) * b / 2.0 * n + 3.0 * t * b / 2.0 * n) * 4.0 / (1 << 20) as f64;
+    assert!(
+        (r["activations_mib"].as_f64().unwrap() - mib).abs() < 1e-12,
+        "{r}"
+    );
+
+    let r = json(&[
+        "bench",
+        "--model",
+        "lstm",
+        "--gemm-peak",
+        "4x8x16",
+        "--threads",
+        "1",
+        "--steps",
+        "5",
+    ]);
+    assert_eq!(r["shape"], serde_json::json!([4, 8, 16]));
+    assert!(r["gflop_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    let bad = common::lrnn(
+        dir.path(),
+        &["bench", "--model", "lstm", "--gemm-peak", "4x8"],
+    );
+    assert!(!bad.status.success());
+}

@@ -17,7 +17,8 @@ const MR: usize = 12;
 #[repr(C, align(64))]
 struct Line([f32; 16]);
 
-/// A `[k, n]` matrix as `⌈n/32⌉` panels, each `[k][32]` row-major and zero-padded on the right.
+/// A `[k, n]` matrix as `⌈n/32⌉` panels, each `[k][32]` row-major (the last one's columns
+/// past `n` hold whatever was there: the kernel masks them out).
 #[derive(Default)]
 pub struct Panels {
     k: usize,
@@ -34,7 +35,8 @@ impl Panels {
     /// Columns past `n` in the last panel are left as they were: the kernel masks them out.
     ///
     /// # Safety
-    /// `b`, `rs`, `cs` must describe a valid `[k, n]` matrix of f32.
+    /// [`available`] must hold, `k > 0`, and `b`, `rs`, `cs` must describe a valid `[k, n]`
+    /// matrix of f32.
     pub unsafe fn pack(&mut self, b: *const f32, k: usize, n: usize, rs: isize, cs: isize) {
         let panels = n.div_ceil(NR);
         (self.k, self.n) = (k, n);
@@ -151,7 +153,7 @@ std::thread_local! {
 /// are 0.5–1 KiB apart in the time-major buffers and would thrash L1's sets if read in place.
 ///
 /// # Safety
-/// As [`gemm_packed`].
+/// As [`gemm_packed`], and `k > 0`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemm_long(
     (m, k, n): (usize, usize, usize),
@@ -164,7 +166,7 @@ pub unsafe fn gemm_long(
     SCRATCH.with_borrow_mut(|(bp, ap)| {
         ap.resize(m.div_ceil(MR) * MR * KC, 0.0);
         let mut k0 = 0;
-        while k0 < k || k0 == 0 {
+        while k0 < k {
             let kc = (k - k0).min(KC);
             // After the first block, each block adds to what the earlier ones left in C.
             let beta = if k0 == 0 { beta } else { 1.0 };
@@ -208,7 +210,7 @@ pub unsafe fn gemm_long(
                     );
                 }
             }
-            k0 += kc.max(1);
+            k0 += kc;
         }
     });
 }

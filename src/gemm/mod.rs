@@ -157,6 +157,7 @@ where
     TypeId::of::<F>() == TypeId::of::<f32>()
         && avx512_kernel()
         && k == k2
+        && k > 0
         && c.dim() == (m, n)
         && c.strides()[1] == 1
         && m <= 1024
@@ -201,11 +202,12 @@ impl<F: Float> Packed<F> {
 
     fn repack(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if TypeId::of::<F>() == TypeId::of::<f32>() && avx512_kernel() {
+        if TypeId::of::<F>() == TypeId::of::<f32>() && avx512_kernel() && !self.plain.is_empty() {
             let panels = self.panels.get_or_insert_default();
             let (k, n) = self.plain.dim();
             let s = self.plain.strides();
-            // SAFETY: F is f32 (checked above); the pointer and strides describe `plain`.
+            // SAFETY: F is f32 and the CPU has AVX-512F (checked above); `plain` is non-empty and
+            // the pointer and strides describe it.
             unsafe { panels.pack(self.plain.as_ptr() as *const f32, k, n, s[0], s[1]) };
         } else {
             self.panels = None;
