@@ -112,9 +112,6 @@ struct AntisymmetricTape<F> {
     /// `W = M − Mᵀ − γI`, built once a pass, and its gradient.
     w: Array2<F>,
     dw: Array2<F>,
-    /// The gated loop's `W` (forward) and `Wᵀ` (backward), packed once a pass.
-    w_packed: Packed<F>,
-    w_t_packed: Packed<F>,
     run: Run<F>,
 }
 
@@ -136,6 +133,9 @@ struct GatedTape<F> {
     prod: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
+    /// `W` (forward) and `Wᵀ` (backward), packed once a pass.
+    w: Packed<F>,
+    w_t: Packed<F>,
 }
 
 impl Antisymmetric {
@@ -170,6 +170,8 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 g: Steps::new(steps, batch, n, keep, false),
                 prod: Array2::zeros((batch, n)),
                 dh: Array2::zeros((batch, n)),
+                w: Packed::zeros(n, n),
+                w_t: Packed::zeros(n, n),
             })
         } else {
             Run::Plain(TanhRnn::new(
@@ -183,8 +185,6 @@ impl<F: Float> Cell<F> for Antisymmetric {
         Box::new(AntisymmetricTape::<F> {
             w: Array2::zeros((n, n)),
             dw: Array2::zeros((n, n)),
-            w_packed: Packed::zeros(n, n),
-            w_t_packed: Packed::zeros(n, n),
             run,
         })
     }
@@ -213,12 +213,12 @@ impl<F: Float> Cell<F> for Antisymmetric {
         let batch = state.nrows();
         let steps = z.nrows() / batch;
         let eps = F::of(self.cfg.eps);
-        tp.w_packed.assign(tp.w.view());
+        gt.w.assign(tp.w.view());
         gt.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = gt.h.pair_mut(t);
-            tp.w_packed.mul(F::one(), &h, F::zero(), &mut gt.prod);
+            gt.w.mul(F::one(), &h, F::zero(), &mut gt.prod);
             let (mut a, mut g) = (gt.a.at_mut(t), gt.g.at_mut(t));
             Zip::from(&mut a)
                 .and(&mut g)
@@ -264,7 +264,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 let steps = gt.h.slots() - 1;
                 let batch = dz.nrows() / steps;
                 let eps = F::of(self.cfg.eps);
-                tp.w_t_packed.assign(tp.w.t());
+                gt.w_t.assign(tp.w.t());
                 gt.dh.fill(F::zero());
                 for t in (0..steps).rev() {
                     if let Some(d) = d_out.at(t, steps) {
@@ -284,8 +284,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                             *dg = flush_tiny(sd * a * sigmoid_grad(g));
                             *a_dp = flush_tiny(*da + *dg);
                         });
-                    tp.w_t_packed
-                        .mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
+                    gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
                 }
                 weight_grad(
