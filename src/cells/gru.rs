@@ -67,7 +67,7 @@ struct GruTape<F> {
     act: Steps<F>,
     /// The hidden side of the candidate, `q_n = h·W_hnᵀ + b_hn`, `[B, N]` a step.
     qn: Steps<F>,
-    /// Per-step scratch `q = h·W_hhᵀ + b_hh`, `[B, 3N]`.
+    /// Per-step scratch `q = h·W_hhᵀ` (the bias is added in the gate loop), `[B, 3N]`.
     q: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
@@ -119,12 +119,13 @@ impl<F: Float> Cell<F> for Gru {
         let batch = state.nrows();
         let steps = z.nrows() / batch;
         tp.w_t.assign(p.matrix(self.recurrent.weight).t());
+        let b_hh = p.vector(self.recurrent.bias.expect("GRU declares bias_hh"));
+        let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
         tp.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, mut h_next) = tp.h.pair_mut(t);
-            self.recurrent
-                .forward_packed(p, &tp.w_t, h.view(), tp.q.view_mut());
+            tp.w_t.mul(F::one(), &h, F::zero(), &mut tp.q);
             let (mut act, mut qn, q, h) =
                 (tp.act.at_mut(t), tp.qn.at_mut(t), tp.q.view(), h.view());
             let (act, qn) = (flat_mut(&mut act), flat_mut(&mut qn));
@@ -136,7 +137,7 @@ impl<F: Float> Cell<F> for Gru {
                     let ins = z.chunks_exact(3 * n).zip(q.chunks_exact(3 * n));
                     let states = h.chunks_exact(n).zip(h1.chunks_exact_mut(n));
                     for (((act, qn), (z, q)), (h, h1)) in rows.zip(ins).zip(states) {
-                        gates_row(act, qn, z, q, h, h1);
+                        gates_row(act, qn, z, q, b_hh, h, h1);
                     }
                 },
             );
@@ -195,25 +196,36 @@ impl<F: Float> Cell<F> for Gru {
     }
 }
 
-/// One row of the forward step: from `z` and `q = h·W_hhᵀ + b_hh` (`[3N]` each) writes
-/// `act = [r | u | n]`, the hidden side of the candidate `qn`, and the new state `h1`.
-/// Separate slices let the loop vectorise without runtime overlap checks.
+/// One row of the forward step: from `z`, `q = h·W_hhᵀ` and `b = b_hh` (`[3N]` each; the
+/// bias is added here, as the LSTM's gates do, rather than in a pass of its own) writes
+/// `act = [r | u | n]`, the hidden side of the candidate `qn = q_n + b_n`, and the new state
+/// `h1`. Separate slices let the loop vectorise without runtime overlap checks.
 #[inline(always)]
-fn gates_row<F: Float>(act: &mut [F], qn: &mut [F], z: &[F], q: &[F], h: &[F], h1: &mut [F]) {
+fn gates_row<F: Float>(
+    act: &mut [F],
+    qn: &mut [F],
+    z: &[F],
+    q: &[F],
+    b: &[F],
+    h: &[F],
+    h1: &mut [F],
+) {
     let n = h1.len();
     let (r, rest) = act.split_at_mut(n);
     let (u, nn) = rest.split_at_mut(n);
-    let (u, nn, qn, z, q, h) = (
+    let (u, nn, qn, z, q, b, h) = (
         &mut u[..n],
         &mut nn[..n],
         &mut qn[..n],
         &z[..3 * n],
         &q[..3 * n],
+        &b[..3 * n],
         &h[..n],
     );
     for j in 0..n {
-        let (rj, uj) = (sigmoid(z[j] + q[j]), sigmoid(z[n + j] + q[n + j]));
-        qn[j] = q[2 * n + j];
+        let (qr, qu) = (q[j] + b[j], q[n + j] + b[n + j]);
+        let (rj, uj) = (sigmoid(z[j] + qr), sigmoid(z[n + j] + qu));
+        qn[j] = q[2 * n + j] + b[2 * n + j];
         let nj = (z[2 * n + j] + rj * qn[j]).act_tanh();
         (r[j], u[j], nn[j]) = (rj, uj, nj);
         // h' = n + u⊙(h − n)

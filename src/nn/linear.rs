@@ -1,7 +1,7 @@
 //! Affine map `y = x·Wᵀ + b` with PyTorch's `nn.Linear` layout (`W` is `[out, in]`) and
 //! default initialisation, used as the encoder `U, b` and the decoder `D, c`.
 
-use crate::gemm::{Packed, gemm};
+use crate::gemm::gemm;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::float::Float;
@@ -96,19 +96,6 @@ impl Linear {
                 _ => db += &dy.sum_axis(Axis(0)),
             }
         }
-    }
-
-    /// `y [R, out] ← x [R, in]·W_packedᵀ + b` with `Wᵀ` already packed (a recurrent weight
-    /// applied once a step; see [`Packed`]).
-    pub fn forward_packed<F: Float>(
-        &self,
-        p: &Params<F>,
-        w_t: &Packed<F>,
-        x: ArrayView2<F>,
-        mut y: ArrayViewMut2<F>,
-    ) {
-        w_t.mul(F::one(), &x, F::zero(), &mut y);
-        self.add_bias(p, y);
     }
 
     fn add_bias<F: Float>(&self, p: &Params<F>, mut y: ArrayViewMut2<F>) {
