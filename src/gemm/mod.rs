@@ -27,8 +27,9 @@ pub enum Backend {
     Openblas,
     /// `matrixmultiply`, single-threaded here (parallelism comes from batch shards).
     Matrixmultiply,
-    /// `matrixmultiply`, except that f32 products by a [`Packed`] recurrent weight run this
-    /// crate's AVX-512 kernel (where the CPU has AVX-512F; else `matrixmultiply` throughout).
+    /// `matrixmultiply`, except that f32 products by a [`Packed`] recurrent weight, and long
+    /// weight-gradient products (see `long_avx512`), run this crate's AVX-512 kernel (where
+    /// the CPU has AVX-512F; else `matrixmultiply` throughout).
     Avx512,
 }
 
@@ -277,7 +278,7 @@ mod tests {
             return;
         }
         let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-        let mut direct = 0;
+        let mut long = 0;
         for &(m, k, n) in &[
             (1, 1, 1),
             (13, 7, 33),
@@ -321,11 +322,11 @@ mod tests {
                 if long_avx512(&at.t(), &p, &got) {
                     gemm(0.7, &at.t(), &p, beta, &mut got);
                     assert!(max_diff(&got, &want) < tol, "long {m}x{k}x{n} β={beta}");
-                    direct += 1;
+                    long += 1;
                 }
                 set_backend(Backend::default());
             }
         }
-        assert_eq!(direct, 9, "three shapes have k ≥ m, n: three βs each");
+        assert_eq!(long, 9, "three shapes have k ≥ m, n: three βs each");
     }
 }
