@@ -268,13 +268,8 @@ pub fn main() -> Result<()> {
                 return Ok(());
             }
             for kv in &cell {
-                let (key, value) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--cell {kv}: expected KEY=VALUE"))?;
-                let value = value
-                    .parse::<toml::Value>()
-                    .unwrap_or_else(|_| toml::Value::String(value.into()));
-                table.insert(key.into(), value);
+                crate::spec::apply_override(&mut table, kv)
+                    .map_err(|(key, msg)| anyhow::anyhow!("--cell {kv}: {key}: {msg}"))?;
             }
             let model = crate::cells::ModelConfig::parse(&model, table)
                 .map_err(|(key, msg)| anyhow::anyhow!("--model/--scheme: {key}: {msg}"))?;

@@ -181,8 +181,9 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// Applies `a.b.c=value`; the value is parsed as TOML, falling back to a plain string.
-fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), (String, String)> {
+/// Applies `a.b.c=value`; the value is parsed as TOML, falling back to a plain string. The
+/// `--set` of specs, and `lrnn bench --cell` on a bare `[model]` table.
+pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), (String, String)> {
     let (key, raw) = item
         .split_once('=')
         .ok_or_else(|| (item.to_string(), "expected key.path=value".to_string()))?;
