@@ -98,7 +98,9 @@ impl Float for f32 {
         ];
         let ax = self.abs().min(10.0); // tanh(10) rounds to 1 in f32
         let y = 2.0 * std::f32::consts::LOG2_E * ax;
-        let k = y as i32; // y ≥ 0: truncation is floor, and vectorises
+        // SAFETY: `y` is finite and in [0, 29] (`min` maps NaN to 10), so the conversion is
+        // exact truncation, i.e. floor; the saturating `as` had LLVM convert lane by lane.
+        let k: i32 = unsafe { y.to_int_unchecked() };
         let f = y - k as f32;
         let p = C[0] + f * (C[1] + f * (C[2] + f * (C[3] + f * (C[4] + f * (C[5] + f * C[6])))));
         let e = p * f32::from_bits(((k + 127) as u32) << 23);
