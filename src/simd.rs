@@ -8,8 +8,11 @@
 /// feature-enabled frame is compiled for it, so pass `#[inline(always)] || { ... }` and keep
 /// the hot loops in its body or in `#[inline(always)]` functions: a plain closure was left
 /// out of line and ran 4 wide. Loops that write several `&mut` slices vectorise only when
-/// those slices arrive as function parameters (`gates_row` in the LSTM), which tells LLVM
-/// they cannot overlap; otherwise it gives up on the runtime overlap checks.
+/// those slices arrive as parameters of a row function (`gates_row` in the LSTM), which
+/// tells LLVM they cannot overlap, and when `wide` is called once a row with that function
+/// as its body: with the loop over rows inside the frame, LLVM still emitted the vector
+/// loop but guarded it with overlap checks that failed, and the LSTM gates ran scalar (a
+/// third of its step). Gate blocks come as separate slices ([`crate::nn::blocks`]).
 #[inline(always)]
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -29,7 +29,7 @@ use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, sigmoid, sigmoid_grad, tanh_grad, weight_grad};
 use crate::nn::tanh_rnn::{TanhRnn, Update};
-use crate::nn::{Linear, Steps};
+use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
 /// `[model]` keys for `kind = "antisymmetric"`; defaults are the "Reproduce Antisymmetric RNN"
@@ -219,21 +219,19 @@ impl<F: Float> Cell<F> for Antisymmetric {
             let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
             let (h, h_next) = gt.h.pair_mut(t);
             gt.w.mul(F::one(), &h, F::zero(), &mut gt.prod);
-            let (mut a, mut g) = (gt.a.at_mut(t), gt.g.at_mut(t));
-            Zip::from(&mut a)
-                .and(&mut g)
-                .and(&gt.prod)
-                .and(zt.slice(s![.., ..n]))
-                .and(zt.slice(s![.., n..]))
-                .for_each(|a, g, &pr, &za, &zg| {
-                    *a = (pr + za).act_tanh();
-                    *g = sigmoid(pr + zg);
-                });
-            Zip::from(h_next)
-                .and(&h)
-                .and(&a)
-                .and(&g)
-                .for_each(|h1, &h, &a, &g| *h1 = h + eps * g * a);
+            let (mut a, mut g, prod, h) =
+                (gt.a.at_mut(t), gt.g.at_mut(t), gt.prod.view(), h.view());
+            let (a, g, mut h1) = (flat_mut(&mut a), flat_mut(&mut g), h_next);
+            let (prod, z, h, h1) = (flat(&prod), flat(&zt), flat(&h), flat_mut(&mut h1));
+            let rows = a.chunks_exact_mut(n).zip(g.chunks_exact_mut(n));
+            let ins = prod.chunks_exact(n).zip(z.chunks_exact(2 * n));
+            let states = h.chunks_exact(n).zip(h1.chunks_exact_mut(n));
+            for (((a, g), (prod, z)), (h, h1)) in rows.zip(ins).zip(states) {
+                crate::simd::wide(
+                    #[inline(always)]
+                    || gated_row(a, g, prod, blocks(z, n), h, h1, eps),
+                );
+            }
         }
         state.assign(&gt.h.at(steps));
     }
@@ -272,18 +270,16 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     }
                     // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
                     let mut dz = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
-                    let (mut da, mut dg) = dz.multi_slice_mut((s![.., ..n], s![.., n..]));
-                    Zip::from(&mut da)
-                        .and(&mut dg)
-                        .and(gt.a.at_mut(t))
-                        .and(&gt.dh)
-                        .and(&gt.g.at(t))
-                        .for_each(|da, dg, a_dp, &d, &g| {
-                            let (sd, a) = (eps * d, *a_dp);
-                            *da = flush_tiny(sd * g * tanh_grad(a));
-                            *dg = flush_tiny(sd * a * sigmoid_grad(g));
-                            *a_dp = flush_tiny(*da + *dg);
-                        });
+                    let (mut a, g) = (gt.a.at_mut(t), gt.g.at(t));
+                    let (dz, a, g) = (flat_mut(&mut dz), flat_mut(&mut a), flat(&g));
+                    let d = gt.dh.as_slice().expect("owned");
+                    let rows = dz.chunks_exact_mut(2 * n).zip(a.chunks_exact_mut(n));
+                    for ((dz, a), (g, d)) in rows.zip(g.chunks_exact(n).zip(d.chunks_exact(n))) {
+                        crate::simd::wide(
+                            #[inline(always)]
+                            || gated_back_row(blocks_mut(dz, n), a, g, d, eps),
+                        );
+                    }
                     gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
                 }
@@ -300,5 +296,41 @@ impl<F: Float> Cell<F> for Antisymmetric {
             .and(&tp.dw)
             .and(&tp.dw.t())
             .for_each(|g, &dij, &dji| *g += dij - dji);
+    }
+}
+/// One row of the gated step once `prod = h·W` is computed: `a = tanh(prod + z_a)`,
+/// `g = σ(prod + z_g)`, `h1 = h + ε·g⊙a`, for `z = [z_a, z_g]`.
+#[inline(always)]
+fn gated_row<F: Float>(
+    a: &mut [F],
+    g: &mut [F],
+    prod: &[F],
+    z: [&[F]; 2],
+    h: &[F],
+    h1: &mut [F],
+    eps: F,
+) {
+    let n = h1.len();
+    let (a, g, prod, h) = (&mut a[..n], &mut g[..n], &prod[..n], &h[..n]);
+    let [z_a, z_g] = z.map(|x| &x[..n]);
+    for j in 0..n {
+        a[j] = (prod[j] + z_a[j]).act_tanh();
+        g[j] = sigmoid(prod[j] + z_g[j]);
+        h1[j] = h[j] + eps * g[j] * a[j];
+    }
+}
+
+/// One row of its backward for dL/dh' `d`: writes `dz = [δa, δg]`, `δa = ε·d⊙g⊙(1 − a²)`,
+/// `δg = ε·d⊙a⊙g(1 − g)`, and their sum (the gradient at `h·W`) over `a`.
+#[inline(always)]
+fn gated_back_row<F: Float>(dz: [&mut [F]; 2], a: &mut [F], g: &[F], d: &[F], eps: F) {
+    let [da, dg] = dz;
+    let n = a.len();
+    let (da, dg, g, d) = (&mut da[..n], &mut dg[..n], &g[..n], &d[..n]);
+    for j in 0..n {
+        let (sd, aj) = (eps * d[j], a[j]);
+        da[j] = flush_tiny(sd * g[j] * tanh_grad(aj));
+        dg[j] = flush_tiny(sd * aj * sigmoid_grad(g[j]));
+        a[j] = flush_tiny(da[j] + dg[j]);
     }
 }

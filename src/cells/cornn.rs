@@ -37,13 +37,13 @@
 //! the GEMMs several-fold.
 
 use crate::gemm::Packed;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, tanh_add, tanh_grad, weight_grad};
-use crate::nn::{Linear, Steps};
+use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
 /// `[model]` keys for `kind = "cornn"`; defaults are the published psMNIST settings
@@ -192,19 +192,16 @@ impl<F: Float> Cell<F> for Cornn {
             let mut a = tp.a.at_mut(t);
             tp.wt.mul(F::one(), &st, F::zero(), &mut a);
             tanh_add(a.view_mut(), ut);
-            let (y, z) = (st.slice(s![.., ..n]), st.slice(s![.., n..]));
-            let (y_next, z_next) = s_next.multi_slice_mut((s![.., ..n], s![.., n..]));
-            // z' = z + Δt(a − γy − εz) = (1 − Δtε)z + Δt·a − Δtγ·y;  y' = y + Δt·z'.
-            Zip::from(y_next)
-                .and(z_next)
-                .and(&y)
-                .and(&z)
-                .and(&a)
-                .for_each(|y1, z1, &y, &z, &a| {
-                    let zn = damp * z + dt * a - dt_gamma * y;
-                    *z1 = zn;
-                    *y1 = y + dt * zn;
-                });
+            let (st, a) = (st.view(), a.view());
+            let (st, a, s1) = (flat(&st), flat(&a), flat_mut(&mut s_next));
+            let rows = st.chunks_exact(2 * n).zip(s1.chunks_exact_mut(2 * n));
+            for ((s, s1), a) in rows.zip(a.chunks_exact(n)) {
+                let [y1, z1] = blocks_mut(s1, n);
+                crate::simd::wide(
+                    #[inline(always)]
+                    || step_row(blocks(s, n), a, y1, z1, dt, dt_gamma, damp),
+                );
+            }
         }
         state.assign(&tp.s.at(steps));
     }
@@ -239,18 +236,21 @@ impl<F: Float> Cell<F> for Cornn {
                 let mut dy = tp.ds.slice_mut(s![.., ..n]);
                 dy += &d;
             }
-            let (dy, dz) = tp.ds.multi_slice_mut((s![.., ..n], s![.., n..]));
             let mut delta_t = delta.slice_mut(s![t * batch..(t + 1) * batch, ..]);
-            Zip::from(dy)
-                .and(dz)
-                .and(&mut delta_t)
-                .and(&tp.a.at(t))
-                .for_each(|dy, dz, delta, &a| {
-                    let dzt = *dz + dt * *dy;
-                    *delta = flush_tiny(dt * dzt * tanh_grad(a));
-                    *dy -= dt_gamma * dzt;
-                    *dz = damp * dzt;
-                });
+            let a = tp.a.at(t);
+            let (ds, a, dl) = (
+                tp.ds.as_slice_mut().expect("owned"),
+                flat(&a),
+                flat_mut(&mut delta_t),
+            );
+            let rows = ds.chunks_exact_mut(2 * n).zip(dl.chunks_exact_mut(n));
+            for ((ds, dl), a) in rows.zip(a.chunks_exact(n)) {
+                let [dy, dz] = blocks_mut(ds, n);
+                crate::simd::wide(
+                    #[inline(always)]
+                    || step_back_row(dy, dz, dl, a, dt, dt_gamma, damp),
+                );
+            }
             tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
         }
@@ -265,5 +265,48 @@ impl<F: Float> Cell<F> for Cornn {
             let mut g = grads.matrix_mut(id);
             g += &tp.dwt.slice(s![rows, ..]).t();
         }
+    }
+}
+/// One row of the step once `a = tanh(·)` is computed, from `s = [y, z]`:
+/// `z' = (1 − Δtε)·z + Δt·a − Δtγ·y` and `y' = y + Δt·z'`.
+#[inline(always)]
+fn step_row<F: Float>(
+    s: [&[F]; 2],
+    a: &[F],
+    y1: &mut [F],
+    z1: &mut [F],
+    dt: F,
+    dt_gamma: F,
+    damp: F,
+) {
+    let n = a.len();
+    let [y, z] = s.map(|x| &x[..n]);
+    let (y1, z1) = (&mut y1[..n], &mut z1[..n]);
+    for j in 0..n {
+        let zn = damp * z[j] + dt * a[j] - dt_gamma * y[j];
+        z1[j] = zn;
+        y1[j] = y[j] + dt * zn;
+    }
+}
+
+/// One row of its backward: the running `dy`, `dz` (dL/d(y', z') in, their parts that bypass
+/// the tanh out) and `delta`, the gradient at the tanh's pre-activation.
+#[inline(always)]
+fn step_back_row<F: Float>(
+    dy: &mut [F],
+    dz: &mut [F],
+    delta: &mut [F],
+    a: &[F],
+    dt: F,
+    dt_gamma: F,
+    damp: F,
+) {
+    let n = a.len();
+    let (dy, dz, delta) = (&mut dy[..n], &mut dz[..n], &mut delta[..n]);
+    for j in 0..n {
+        let dzt = dz[j] + dt * dy[j];
+        delta[j] = flush_tiny(dt * dzt * tanh_grad(a[j]));
+        dy[j] -= dt_gamma * dzt;
+        dz[j] = damp * dzt;
     }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::nn::{Linear, Steps, flat, flat_mut};
+use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Layout, Params};
 
 /// `[model]` keys for `kind = "gru"`: PyTorch's `nn.GRU` defaults.
@@ -130,17 +130,15 @@ impl<F: Float> Cell<F> for Gru {
                 (tp.act.at_mut(t), tp.qn.at_mut(t), tp.q.view(), h.view());
             let (act, qn) = (flat_mut(&mut act), flat_mut(&mut qn));
             let (z, q, h, h1) = (flat(&zt), flat(&q), flat(&h), flat_mut(&mut h_next));
-            crate::simd::wide(
-                #[inline(always)]
-                || {
-                    let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact_mut(n));
-                    let ins = z.chunks_exact(3 * n).zip(q.chunks_exact(3 * n));
-                    let states = h.chunks_exact(n).zip(h1.chunks_exact_mut(n));
-                    for (((act, qn), (z, q)), (h, h1)) in rows.zip(ins).zip(states) {
-                        gates_row(act, qn, z, q, b_hh, h, h1);
-                    }
-                },
-            );
+            let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact_mut(n));
+            let ins = z.chunks_exact(3 * n).zip(q.chunks_exact(3 * n));
+            let states = h.chunks_exact(n).zip(h1.chunks_exact_mut(n));
+            for (((act, qn), (z, q)), (h, h1)) in rows.zip(ins).zip(states) {
+                crate::simd::wide(
+                    #[inline(always)]
+                    || gates_row(act, qn, z, q, b_hh, h, h1),
+                );
+            }
         }
         state.assign(&tp.h.at(steps));
     }
@@ -174,18 +172,14 @@ impl<F: Float> Cell<F> for Gru {
             let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             let dz_t = flat_mut(&mut dz_t);
             let dh = tp.dh.as_slice_mut().expect("owned");
-            crate::simd::wide(
-                #[inline(always)]
-                || {
-                    let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
-                    let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
-                    for (((act, qn), (h, dh)), dz) in
-                        rows.zip(states).zip(dz_t.chunks_exact_mut(3 * n))
-                    {
-                        gates_back_row(act, qn, h, dh, dz);
-                    }
-                },
-            );
+            let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
+            let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
+            for (((act, qn), (h, dh)), dz) in rows.zip(states).zip(dz_t.chunks_exact_mut(3 * n)) {
+                crate::simd::wide(
+                    #[inline(always)]
+                    || gates_back_row(act, qn, h, dh, dz),
+                );
+            }
             // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
             tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
         }
@@ -211,22 +205,18 @@ fn gates_row<F: Float>(
     h1: &mut [F],
 ) {
     let n = h1.len();
-    let (r, rest) = act.split_at_mut(n);
-    let (u, nn) = rest.split_at_mut(n);
-    let (u, nn, qn, z, q, b, h) = (
-        &mut u[..n],
-        &mut nn[..n],
-        &mut qn[..n],
-        &z[..3 * n],
-        &q[..3 * n],
-        &b[..3 * n],
-        &h[..n],
-    );
+    let [r, u, nn] = blocks_mut(act, n);
+    let [z_r, z_u, z_n] = blocks(z, n);
+    let [q_r, q_u, q_n] = blocks(q, n);
+    let [b_r, b_u, b_n] = blocks(b, n);
+    let (qn, h) = (&mut qn[..n], &h[..n]);
     for j in 0..n {
-        let (qr, qu) = (q[j] + b[j], q[n + j] + b[n + j]);
-        let (rj, uj) = (sigmoid(z[j] + qr), sigmoid(z[n + j] + qu));
-        qn[j] = q[2 * n + j] + b[2 * n + j];
-        let nj = (z[2 * n + j] + rj * qn[j]).act_tanh();
+        let (rj, uj) = (
+            sigmoid(z_r[j] + (q_r[j] + b_r[j])),
+            sigmoid(z_u[j] + (q_u[j] + b_u[j])),
+        );
+        qn[j] = q_n[j] + b_n[j];
+        let nj = (z_n[j] + rj * qn[j]).act_tanh();
         (r[j], u[j], nn[j]) = (rj, uj, nj);
         // h' = n + u⊙(h − n)
         h1[j] = nj + uj * (h[j] - nj);
@@ -239,22 +229,16 @@ fn gates_row<F: Float>(
 #[inline(always)]
 fn gates_back_row<F: Float>(act: &mut [F], qn: &[F], h: &[F], dh: &mut [F], dz: &mut [F]) {
     let n = dh.len();
-    let (r, rest) = act.split_at_mut(n);
-    let (u, nn) = rest.split_at_mut(n);
-    let (u, nn, qn, h, dz) = (
-        &mut u[..n],
-        &mut nn[..n],
-        &qn[..n],
-        &h[..n],
-        &mut dz[..3 * n],
-    );
+    let [r, u, nn] = blocks_mut(act, n);
+    let [dz_r, dz_u, dz_n] = blocks_mut(dz, n);
+    let (qn, h) = (&qn[..n], &h[..n]);
     for j in 0..n {
         let (rj, uj, nj) = (r[j], u[j], nn[j]);
         // h' = n + u⊙(h − n), n = tanh(z_n + r⊙q_n).
         let dn = flush_tiny(dh[j] * (F::one() - uj) * tanh_grad(nj));
         let dr = flush_tiny(dn * qn[j] * sigmoid_grad(rj));
         let du = flush_tiny(dh[j] * (h[j] - nj) * sigmoid_grad(uj));
-        (dz[j], dz[n + j], dz[2 * n + j]) = (dr, du, dn);
+        (dz_r[j], dz_u[j], dz_n[j]) = (dr, du, dn);
         (r[j], u[j], nn[j]) = (dr, du, dn * rj);
         dh[j] = flush_tiny(dh[j] * uj);
     }

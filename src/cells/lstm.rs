@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::nn::{Linear, Steps, flat, flat_mut};
+use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Layout, Params};
 
 /// `[model]` keys for `kind = "lstm"`: PyTorch's `nn.LSTM` defaults (no forget-gate offset).
@@ -132,20 +132,24 @@ impl<F: Float> Cell<F> for Lstm {
                 flat(&hc),
                 flat_mut(&mut hc_next),
             );
-            crate::simd::wide(
-                #[inline(always)]
-                || {
-                    let rows = a.chunks_exact_mut(4 * n).zip(z.chunks_exact(4 * n));
-                    let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact_mut(2 * n));
-                    for ((a, z), (hc, hc_next)) in rows.zip(states) {
-                        let (a_i, a) = a.split_at_mut(n);
-                        let (a_f, a) = a.split_at_mut(n);
-                        let (a_g, a_o) = a.split_at_mut(n);
-                        let (h1, c1) = hc_next.split_at_mut(n);
-                        gates_row([a_i, a_f, a_g, a_o], z, b_hh, &hc[n..], c1, h1);
-                    }
-                },
-            );
+            let rows = a.chunks_exact_mut(4 * n).zip(z.chunks_exact(4 * n));
+            let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact_mut(2 * n));
+            for ((a, z), (hc, hc_next)) in rows.zip(states) {
+                let [h1, c1] = blocks_mut(hc_next, n);
+                crate::simd::wide(
+                    #[inline(always)]
+                    || {
+                        gates_row(
+                            blocks_mut(a, n),
+                            blocks(z, n),
+                            blocks(b_hh, n),
+                            &hc[n..],
+                            c1,
+                            h1,
+                        )
+                    },
+                );
+            }
         }
         state.assign(&tp.hc.at(steps));
     }
@@ -185,27 +189,24 @@ impl<F: Float> Cell<F> for Lstm {
             );
             let mut da_t = da.slice_mut(s![t * batch..(t + 1) * batch, ..]);
             let da_t = flat_mut(&mut da_t);
-            crate::simd::wide(
-                #[inline(always)]
-                || {
-                    let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
-                    let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
-                    let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
-                    for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
-                        let (da_i, da) = da.split_at_mut(n);
-                        let (da_f, da) = da.split_at_mut(n);
-                        let (da_g, da_o) = da.split_at_mut(n);
+            let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
+            let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
+            let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
+            for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
+                crate::simd::wide(
+                    #[inline(always)]
+                    || {
                         gates_back_row(
-                            act,
-                            [da_i, da_f, da_g, da_o],
+                            blocks(act, n),
+                            blocks_mut(da, n),
                             &hc[n..],
                             &hc_next[n..],
                             dh,
                             dc,
-                        );
-                    }
-                },
-            );
+                        )
+                    },
+                );
+            }
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
             let da_t = da.slice(s![t * batch..(t + 1) * batch, ..]);
             tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
@@ -217,25 +218,28 @@ impl<F: Float> Cell<F> for Lstm {
     }
 }
 
-/// One row of the forward gates: `a` holds `h·W_hhᵀ` per gate and leaves `[i | f | g | o]`;
-/// `z` and `b` are `[4N]`, `c` the old cell state, `c1` and `h1` the new state. Separate
-/// slices (`&mut` ones cannot alias) let the loop vectorise without runtime overlap checks.
+/// One row of the forward gates, per gate block: `a` holds `h·W_hhᵀ` and leaves
+/// `[i | f | g | o]`; `z`, `b` the projected input and `b_hh`; `c` the old cell state, `c1`
+/// and `h1` the new state. Separate slices (`&mut` ones cannot alias) let the loop vectorise
+/// without runtime overlap checks.
 #[inline(always)]
-fn gates_row<F: Float>(a: [&mut [F]; 4], z: &[F], b: &[F], c: &[F], c1: &mut [F], h1: &mut [F]) {
+fn gates_row<F: Float>(
+    a: [&mut [F]; 4],
+    z: [&[F]; 4],
+    b: [&[F]; 4],
+    c: &[F],
+    c1: &mut [F],
+    h1: &mut [F],
+) {
     let [a_i, a_f, a_g, a_o] = a;
     let n = a_i.len();
-    let (z, b, c, c1, h1) = (
-        &z[..4 * n],
-        &b[..4 * n],
-        &c[..n],
-        &mut c1[..n],
-        &mut h1[..n],
-    );
+    let (c, c1, h1) = (&c[..n], &mut c1[..n], &mut h1[..n]);
     let (a_f, a_g, a_o) = (&mut a_f[..n], &mut a_g[..n], &mut a_o[..n]);
+    let (z, b) = (z.map(|x| &x[..n]), b.map(|x| &x[..n]));
+    let pre = |k: usize, j: usize| z[k][j] + b[k][j];
     for j in 0..n {
-        let pre = |k: usize| z[k * n + j] + b[k * n + j];
-        let (i, f) = (sigmoid(a_i[j] + pre(0)), sigmoid(a_f[j] + pre(1)));
-        let (g, o) = ((a_g[j] + pre(2)).act_tanh(), sigmoid(a_o[j] + pre(3)));
+        let (i, f) = (sigmoid(a_i[j] + pre(0, j)), sigmoid(a_f[j] + pre(1, j)));
+        let (g, o) = ((a_g[j] + pre(2, j)).act_tanh(), sigmoid(a_o[j] + pre(3, j)));
         (a_i[j], a_f[j], a_g[j], a_o[j]) = (i, f, g, o);
         c1[j] = f * c[j] + i * g;
         h1[j] = o * c1[j].act_tanh();
@@ -246,21 +250,17 @@ fn gates_row<F: Float>(a: [&mut [F]; 4], z: &[F], b: &[F], c: &[F], c1: &mut [F]
 /// and the running `dh`, `dc` (dL/dc' in, dL/dc out), writes dL/da per gate.
 #[inline(always)]
 fn gates_back_row<F: Float>(
-    act: &[F],
+    act: [&[F]; 4],
     da: [&mut [F]; 4],
     c: &[F],
     c1: &[F],
     dh: &[F],
     dc: &mut [F],
 ) {
+    let [i, f, g, o] = act;
     let [da_i, da_f, da_g, da_o] = da;
     let n = dc.len();
-    let (i, f, g, o) = (
-        &act[..n],
-        &act[n..2 * n],
-        &act[2 * n..3 * n],
-        &act[3 * n..4 * n],
-    );
+    let (i, f, g, o) = (&i[..n], &f[..n], &g[..n], &o[..n]);
     let (c, c1, dh) = (&c[..n], &c1[..n], &dh[..n]);
     let (da_i, da_f, da_g, da_o) = (
         &mut da_i[..n],

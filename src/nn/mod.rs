@@ -8,4 +8,4 @@ pub mod steps;
 pub mod tanh_rnn;
 
 pub use linear::Linear;
-pub use steps::{Steps, flat, flat_mut};
+pub use steps::{Steps, blocks, blocks_mut, flat, flat_mut};

@@ -95,3 +95,19 @@ pub fn flat<'a, F>(v: &'a ArrayView2<'_, F>) -> &'a [F] {
 pub fn flat_mut<'a, F>(v: &'a mut ArrayViewMut2<'_, F>) -> &'a mut [F] {
     v.as_slice_mut().expect("a step block is contiguous")
 }
+
+/// A row `[x_0 | x_1 | … | x_{K−1}]` of `K` gate blocks as `K` slices of width `n`. Row
+/// functions index each block from 0 rather than `x[k·n + j]`: the offset form keeps bounds
+/// checks in the loop and LLVM falls back to its scalar version.
+#[inline(always)]
+pub fn blocks<const K: usize, F>(x: &[F], n: usize) -> [&[F]; K] {
+    let mut it = x[..K * n].chunks_exact(n);
+    std::array::from_fn(|_| it.next().expect("K blocks of n"))
+}
+
+/// Mutable [`blocks`].
+#[inline(always)]
+pub fn blocks_mut<const K: usize, F>(x: &mut [F], n: usize) -> [&mut [F]; K] {
+    let mut it = x[..K * n].chunks_exact_mut(n);
+    std::array::from_fn(|_| it.next().expect("K blocks of n"))
+}
