@@ -33,7 +33,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
 use lrnn::bench::{forward_flop, random_batch};
-use lrnn::cells::{ModelConfig, OutGrad};
+use lrnn::cells::{Inputs, ModelConfig, OutGrad};
 use lrnn::model::{Batch, Model};
 use lrnn::params::Params;
 
@@ -145,10 +145,10 @@ impl Pass {
     /// The recurrence from a zero state, recording the tape.
     fn forward(&mut self, case: &Case) {
         self.state.fill(0.0);
-        let z = self.z.view();
+        let mut z = Inputs::projected(self.z.view(), case.batch.size);
         case.model
             .cell
-            .forward(&case.params, z, self.state.view_mut(), &mut self.tape);
+            .forward(&case.params, &mut z, self.state.view_mut(), &mut self.tape);
     }
 
     /// BPTT through the tape of the last [`Pass::forward`].

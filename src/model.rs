@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use crate::cells::{Cell, ModelConfig, OutGrad, Tape};
+use crate::cells::{Cell, Inputs, ModelConfig, OutGrad, Tape};
 use crate::float::Float;
 use crate::nn::Linear;
 use crate::nn::loss::{LossStats, cross_entropy, mse};
@@ -111,8 +111,11 @@ pub struct Workspace<F> {
     keep: bool,
     every: bool,
     tape: Tape,
-    /// Projected inputs `[T·B, K]`.
+    /// Projected inputs `[T·B, K]`, which backward overwrites with dL/dz; for narrow inputs
+    /// only the gradient (the forward pass projects a step at a time into `z_step`, `[B, K]`),
+    /// and nothing at all (0 rows) when no tape is kept.
     z: Array2<F>,
+    z_step: Array2<F>,
     /// Carried state `[B, S]`.
     state: Array2<F>,
     /// Decoder outputs and their gradient, `[B, q]` or `[T·B, q]`.
@@ -179,13 +182,15 @@ impl<F: Float> Model<F> {
 
     fn alloc(&self, steps: usize, batch: usize, keep: bool, every: bool) -> Workspace<F> {
         let read = if every { steps * batch } else { batch };
+        let (narrow, k) = (self.cell.input().narrow(), self.cell.input().fan_out);
         Workspace {
             steps,
             batch,
             keep,
             every,
             tape: self.cell.new_tape(steps, batch, keep),
-            z: Array2::zeros((steps * batch, self.cell.input().fan_out)),
+            z: Array2::zeros((if narrow && !keep { 0 } else { steps * batch }, k)),
+            z_step: Array2::zeros((if narrow { batch } else { 0 }, k)),
             state: Array2::zeros((batch, self.cell.state_width())),
             out: Array2::zeros((read, self.output_size)),
             dout: Array2::zeros((read, self.output_size)),
@@ -204,7 +209,9 @@ impl<F: Float> Model<F> {
         ws: &mut Workspace<F>,
         grads: Option<&mut Params<F>>,
     ) -> LossStats {
-        let (x, target) = (batch.x.view(), &batch.target);
+        // Row-wise input code reads rows as slices; batches are built in standard layout.
+        let (x, target) = (batch.x.as_standard_layout(), &batch.target);
+        let x = x.view();
         assert_eq!(x.ncols(), self.input_size, "input width");
         let steps = x.nrows() / batch.size;
         let every = target.every_step();
@@ -221,9 +228,15 @@ impl<F: Float> Model<F> {
             ws.state.assign(&state);
         }
 
-        self.cell.input().forward(p, x, ws.z.view_mut());
+        let input = self.cell.input();
+        let mut z = if input.narrow() {
+            Inputs::per_step(p, input, x, ws.z_step.view_mut())
+        } else {
+            input.forward(p, x, ws.z.view_mut());
+            Inputs::projected(ws.z.view(), batch.size)
+        };
         self.cell
-            .forward(p, ws.z.view(), ws.state.view_mut(), &mut ws.tape);
+            .forward(p, &mut z, ws.state.view_mut(), &mut ws.tape);
         let n = self.cell.hidden();
         let read: ArrayView2<F> = if every {
             self.cell.outputs(&ws.tape)

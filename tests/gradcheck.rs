@@ -2,7 +2,7 @@
 //! once through the classifier (last-state readout, cross-entropy) and once through the cell
 //! alone with a readout at every step (the path language models and speech use).
 
-use lrnn::cells::{ModelConfig, OutGrad};
+use lrnn::cells::{Inputs, ModelConfig, OutGrad};
 use lrnn::model::Model;
 use lrnn::params::Params;
 use ndarray::{Array2, s};
@@ -164,7 +164,12 @@ fn every_step_readout_gradients_match_finite_differences() {
             let mut z = Array2::zeros((T * B, k));
             cell.input().forward(q, x.view(), z.view_mut());
             let mut state = h0.clone();
-            cell.forward(q, z.view(), state.view_mut(), &mut tape);
+            cell.forward(
+                q,
+                &mut Inputs::projected(z.view(), B),
+                state.view_mut(),
+                &mut tape,
+            );
             let out = cell.outputs(&tape);
             assert_eq!(out.slice(s![(T - 1) * B.., ..]), state.slice(s![.., ..n]));
             (&out * &r).sum()
@@ -173,7 +178,12 @@ fn every_step_readout_gradients_match_finite_differences() {
         let mut z = Array2::zeros((T * B, k));
         cell.input().forward(&p, x.view(), z.view_mut());
         let mut state = h0.clone();
-        cell.forward(&p, z.view(), state.view_mut(), &mut tape);
+        cell.forward(
+            &p,
+            &mut Inputs::projected(z.view(), B),
+            state.view_mut(),
+            &mut tape,
+        );
         let mut grads = Params::zeros(model.layout.clone());
         // dL/dz replaces z, as in the model.
         cell.backward(

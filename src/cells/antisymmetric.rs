@@ -25,7 +25,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, sigmoid, sigmoid_grad, tanh_grad, weight_grad};
 use crate::nn::tanh_rnn::{TanhRnn, Update};
@@ -199,7 +199,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
     fn forward(
         &self,
         p: &Params<F>,
-        z: ArrayView2<F>,
+        z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
         tape: &mut Tape,
     ) {
@@ -210,13 +210,12 @@ impl<F: Float> Cell<F> for Antisymmetric {
             Run::Gated(gt) => gt,
         };
         let n = self.cfg.hidden;
-        let batch = state.nrows();
-        let steps = z.nrows() / batch;
+        let steps = z.steps();
         let eps = F::of(self.cfg.eps);
         gt.w.assign(tp.w.view());
         gt.h.at_mut(0).assign(&state);
         for t in 0..steps {
-            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let zt = z.at(t);
             let (h, h_next) = gt.h.pair_mut(t);
             gt.w.mul(F::one(), &h, F::zero(), &mut gt.prod);
             let (mut a, mut g, prod, h) =

@@ -24,7 +24,7 @@ use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::linalg::invert_into;
 use crate::nn::Linear;
@@ -108,7 +108,7 @@ impl<F: Float> Cell<F> for Cayley {
         Some(tape_ref::<CayleyTape<F>>(tape).run.activation_bytes())
     }
 
-    fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
+    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
         let tp = tape_of::<CayleyTape<F>>(tape);
         // A = I + M − Mᵀ (kept in `w` for invert_into, which copies it into `lu`).
         let m = p.matrix(self.m);

@@ -40,7 +40,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, tanh_add, tanh_grad, weight_grad};
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
@@ -168,14 +168,13 @@ impl<F: Float> Cell<F> for Cornn {
     fn forward(
         &self,
         p: &Params<F>,
-        u: ArrayView2<F>,
+        u: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
         tape: &mut Tape,
     ) {
         let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
-        let batch = state.nrows();
-        let steps = u.nrows() / batch;
+        let steps = u.steps();
         let dt = F::of(self.cfg.dt);
         let (dt_gamma, damp) = (
             dt * F::of(self.cfg.gamma),
@@ -187,7 +186,7 @@ impl<F: Float> Cell<F> for Cornn {
         });
         tp.s.at_mut(0).assign(&state);
         for t in 0..steps {
-            let ut = u.slice(s![t * batch..(t + 1) * batch, ..]);
+            let ut = u.at(t);
             let (st, mut s_next) = tp.s.pair_mut(t);
             let mut a = tp.a.at_mut(t);
             tp.wt.mul(F::one(), &st, F::zero(), &mut a);

@@ -20,7 +20,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
@@ -110,20 +110,19 @@ impl<F: Float> Cell<F> for Gru {
     fn forward(
         &self,
         p: &Params<F>,
-        z: ArrayView2<F>,
+        z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
         tape: &mut Tape,
     ) {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
-        let batch = state.nrows();
-        let steps = z.nrows() / batch;
+        let steps = z.steps();
         tp.w_t.assign(p.matrix(self.recurrent.weight).t());
         let b_hh = p.vector(self.recurrent.bias.expect("GRU declares bias_hh"));
         let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
         tp.h.at_mut(0).assign(&state);
         for t in 0..steps {
-            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let zt = z.at(t);
             let (h, mut h_next) = tp.h.pair_mut(t);
             tp.w_t.mul(F::one(), &h, F::zero(), &mut tp.q);
             let (mut act, mut qn, q, h) =

@@ -23,7 +23,7 @@ use crate::gemm::{Packed, gemm};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::{Linear, Steps, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
@@ -351,18 +351,17 @@ impl<F: Float> Cell<F> for Lipschitz {
     fn forward(
         &self,
         p: &Params<F>,
-        z: ArrayView2<F>,
+        z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
         tape: &mut Tape,
     ) {
         let tp = tape_of::<LipschitzTape<F>>(tape);
-        let batch = state.nrows();
-        let steps = z.nrows() / batch;
+        let steps = z.steps();
         let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
         self.build_wa(p, &mut tp.wa);
         tp.h.at_mut(0).assign(&state);
         for t in 0..steps {
-            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let zt = z.at(t);
             let (h, h_next) = tp.h.pair_mut(t);
             let h = h.view();
             tp.wa.mul(F::one(), &h, F::zero(), &mut tp.prod);

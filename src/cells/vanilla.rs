@@ -14,7 +14,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::Linear;
 use crate::nn::tanh_rnn::{TanhRnn, Update};
@@ -108,7 +108,7 @@ impl<F: Float> Cell<F> for Vanilla {
         Some(tape_ref::<TanhRnn<F>>(tape).activation_bytes())
     }
 
-    fn forward(&self, p: &Params<F>, z: ArrayView2<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
+    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
         tape_of::<TanhRnn<F>>(tape).forward(p.matrix(self.w), z, state);
     }
 

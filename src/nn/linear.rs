@@ -2,7 +2,7 @@
 //! default initialisation, used as the encoder `U, b` and the decoder `D, c`.
 
 use crate::gemm::gemm;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::float::Float;
 use crate::params::{Init, Layout, ParamId, Params};
@@ -107,30 +107,24 @@ impl Linear {
     /// Whether the input is narrow enough (pixel sequences have 1 or 3 channels) that a GEMM
     /// of depth `in` is a memory-bound outer product better done row by row: one pass over
     /// `y` (or `dy`) instead of matrixmultiply's packing plus a pass for the bias.
-    fn narrow(&self) -> bool {
+    pub fn narrow(&self) -> bool {
         self.fan_in <= NARROW
     }
 
-    /// [`Linear::forward`] for a narrow input, row by row: `y_r = b + Σ_k x_rk·W[:, k]`.
-    fn forward_narrow<F: Float>(&self, p: &Params<F>, x: &[F], y: &mut [F]) {
-        let (fan_in, fan_out) = (self.fan_in, self.fan_out);
+    /// `Wᵀ` `[in, out]` and the bias (zeros without one), as [`project_rows`] takes them.
+    pub fn row_weights<F: Float>(&self, p: &Params<F>) -> (Array2<F>, Vec<F>) {
         let w_t = p.matrix(self.weight).t().as_standard_layout().into_owned();
-        let w_t = w_t.as_slice().expect("standard layout");
-        let bias = self.bias.map(|b| p.vector(b).to_vec());
-        for (y, x) in y.chunks_exact_mut(fan_out).zip(x.chunks_exact(fan_in)) {
-            crate::simd::wide(
-                #[inline(always)]
-                || {
-                    match &bias {
-                        Some(b) => y.copy_from_slice(b),
-                        None => y.fill(F::zero()),
-                    }
-                    for (&xk, w) in x.iter().zip(w_t.chunks_exact(fan_out)) {
-                        axpy(y, xk, w);
-                    }
-                },
-            );
-        }
+        let bias = match self.bias {
+            Some(b) => p.vector(b).to_vec(),
+            None => vec![F::zero(); self.fan_out],
+        };
+        (w_t, bias)
+    }
+
+    /// [`Linear::forward`] for a narrow input, row by row.
+    fn forward_narrow<F: Float>(&self, p: &Params<F>, x: &[F], y: &mut [F]) {
+        let (w_t, bias) = self.row_weights(p);
+        project_rows(x, &w_t, &bias, y);
     }
 
     /// [`Linear::backward`] for a narrow input: `dW` and `db` from one pass over `dy`,
@@ -202,6 +196,24 @@ impl Linear {
         mut dx: ArrayViewMut2<F>,
     ) {
         gemm(F::one(), &dy, &p.matrix(self.weight), F::zero(), &mut dx);
+    }
+}
+
+/// `y_r = b + Σ_k x_rk·w_t[k]` for the rows of `x [R, in]` and `y [R, out]` (flattened), with
+/// `w_t = Wᵀ [in, out]`: an affine map of narrow inputs row by row.
+pub fn project_rows<F: Float>(x: &[F], w_t: &Array2<F>, bias: &[F], y: &mut [F]) {
+    let (fan_in, fan_out) = w_t.dim();
+    let w_t = w_t.as_slice().expect("standard layout");
+    for (y, x) in y.chunks_exact_mut(fan_out).zip(x.chunks_exact(fan_in)) {
+        crate::simd::wide(
+            #[inline(always)]
+            || {
+                y.copy_from_slice(bias);
+                for (&xk, w) in x.iter().zip(w_t.chunks_exact(fan_out)) {
+                    axpy(y, xk, w);
+                }
+            },
+        );
     }
 }
 

@@ -22,7 +22,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::Steps;
 use super::act::{flush_all, tanh_add, tanh_back, tanh_step, weight_grad};
-use crate::cells::OutGrad;
+use crate::cells::{Inputs, OutGrad};
 use crate::float::Float;
 
 /// How a step combines the previous state with the tanh branch.
@@ -71,13 +71,12 @@ impl<F: Float> TanhRnn<F> {
 
     /// Runs the recurrence with `w [N, N]` over `z [T·B, N]` from `state [B, N]`, leaving the
     /// final state there.
-    pub fn forward(&mut self, w: ArrayView2<F>, z: ArrayView2<F>, mut state: ArrayViewMut2<F>) {
-        let batch = state.nrows();
-        let steps = z.nrows() / batch;
+    pub fn forward(&mut self, w: ArrayView2<F>, z: &mut Inputs<F>, mut state: ArrayViewMut2<F>) {
+        let steps = z.steps();
         self.w.assign(w);
         self.h.at_mut(0).assign(&state);
         for t in 0..steps {
-            let zt = z.slice(s![t * batch..(t + 1) * batch, ..]);
+            let zt = z.at(t);
             let (h, mut h_next) = self.h.pair_mut(t);
             match self.update {
                 Update::Replace => {
