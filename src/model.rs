@@ -263,7 +263,7 @@ impl<F: Float> Model<F> {
         } else {
             OutGrad::Last(ws.dh.view())
         };
-        // dL/dz overwrites z, which the forward pass was the last to read.
+        // dL/dz goes into the z buffer, which the forward pass was the last to read.
         self.cell
             .backward(p, &mut ws.tape, d_out, ws.z.view_mut(), grads);
         self.cell.input().backward(x, ws.z.view(), grads);

@@ -159,8 +159,9 @@ pub trait Cell<F: Float>: Send + Sync {
 
     /// BPTT through the last kept forward pass: accumulates the cell's parameter gradients
     /// into `grads` and writes dL/dz into `dz`, `[T·B, K]` (the caller maps it through the
-    /// projection). `dz` is the buffer that held the forward pass's `z`, which no backward
-    /// reads: reusing it saves a `[T·B, K]` gradient buffer on every tape.
+    /// projection). `dz` is the model's `[T·B, K]` buffer of projected inputs, which no
+    /// backward reads (narrow inputs never fill it: [`Inputs`] projects them a step at a
+    /// time): reusing it saves a `[T·B, K]` gradient buffer on every tape.
     fn backward(
         &self,
         p: &Params<F>,
