@@ -9,7 +9,10 @@ use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
+/// Input width: narrow, so the model projects inputs a step at a time (`cells::Inputs`)...
 const P: usize = 3;
+/// ...and wide, so it projects the whole sequence in one GEMM first.
+const P_WIDE: usize = 6;
 const Q: usize = 4;
 const B: usize = 3;
 const T: usize = 7;
@@ -121,11 +124,20 @@ fn compare(
 
 #[test]
 fn classifier_gradients_match_finite_differences() {
-    for (name, cfg) in configs() {
+    for ((name, cfg), width) in configs()
+        .into_iter()
+        .flat_map(|c| [(c.clone(), P), (c, P_WIDE)])
+    {
+        let name = &format!("{name}, p = {width}");
         let mut rng = Pcg64::seed_from_u64(7);
-        let model = Model::<f64>::new(&cfg, P, Q);
+        let model = Model::<f64>::new(&cfg, width, Q);
+        assert_eq!(
+            model.cell.input().narrow(),
+            width == P,
+            "{name}: input path"
+        );
         let p = random_params(&model, &mut rng);
-        let x = random(T * B, P, &mut rng);
+        let x = random(T * B, width, &mut rng);
         let y: Vec<usize> = (0..B).map(|i| i % Q).collect();
         let mut ws = model.workspace(T, B, true);
         let mut grads = Params::zeros(model.layout.clone());
