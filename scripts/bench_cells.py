@@ -9,7 +9,9 @@ this shared machine. Standard library only.
 The roofline is measured in the same run: the best of three of each of two streams at once,
 one a core, as training runs its two shards, of 2048^3 SGEMM (matrixmultiply) and of the
 per-step product 64x128x256 through lrnn's packed AVX-512 kernel, and with `--torch`, of
-MKL's 2048^3 SGEMM on the same threads (best of five).
+MKL's 2048^3 SGEMM on the same threads (best of five). The FMA peak (`lrnn bench
+--fma-peak`, register-only FMA chains on the same cores, best of three) is printed beside it:
+the arithmetic ceiling no GEMM passes, so it shows how much of the machine the roofline is.
 """
 import argparse
 import json
@@ -63,7 +65,9 @@ def main():
     print("GEMM rates: " + ", ".join(f"{p['label']} {p['gflop_per_s']:.0f}" for p in peaks))
     peak = max(peaks, key=lambda p: p["gflop_per_s"])
     roof = peak["gflop_per_s"]
-    print(f"GEMM roofline: {roof:.0f} GFLOP/s (the best of them: {peak['label']}, {a.threads} threads)\n")
+    fma = max(bench(a.lrnn, ["--model", "lstm", "--fma-peak", *common])["gflop_per_s"] for _ in range(3))
+    print(f"GEMM roofline: {roof:.0f} GFLOP/s (the best of them: {peak['label']}, {a.threads} threads)")
+    print(f"FMA peak: {fma:.0f} GFLOP/s (the roofline is {roof / fma:.0%} of it)\n")
     print("| cell | backend | median step (s) | spread (IQR, s) | GFLOP | GFLOP/s | roofline fraction | FLOP floor (s) | step / floor | activations (MiB) | step peak (MiB) | peak / activations |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model, extra in CELLS + BACKENDS:

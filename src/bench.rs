@@ -192,6 +192,68 @@ pub fn gemm_peak([m, k, n]: [usize; 3], workers: usize, reps: usize) -> GemmPeak
     }
 }
 
+/// The arithmetic peak: `workers` threads at once, each running 16 independent chains of
+/// 16-wide f32 FMAs in registers, with no memory traffic. No GEMM can beat this ceiling; the
+/// GEMM roofline of [`gemm_peak`] says how close a real product gets to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FmaPeak {
+    pub workers: usize,
+    /// FMA rounds a worker: 16 FMAs of 16 lanes each, 512 FLOP.
+    pub rounds: usize,
+    pub seconds: f64,
+    pub gflop_per_s: f64,
+}
+
+/// Measures [`FmaPeak`] (about a third of a second at 150 GFLOP/s a core); `None` without
+/// AVX-512F.
+pub fn fma_peak(workers: usize) -> Option<FmaPeak> {
+    use rayon::prelude::*;
+    const ROUNDS: usize = 100_000_000;
+    if !crate::gemm::avx512::available() {
+        return None;
+    }
+    let workers = workers.max(1);
+    let t0 = Instant::now();
+    let sums: Vec<f32> = (0..workers)
+        .into_par_iter()
+        // SAFETY: AVX-512F is available (checked above).
+        .map(|_| unsafe { fma_chains(ROUNDS) })
+        .collect();
+    let seconds = t0.elapsed().as_secs_f64();
+    std::hint::black_box(sums);
+    let flop = (512 * ROUNDS * workers) as f64;
+    Some(FmaPeak {
+        workers,
+        rounds: ROUNDS,
+        seconds,
+        gflop_per_s: flop / seconds / 1e9,
+    })
+}
+
+/// `rounds` rounds of 16 independent FMAs (each chain waits only on itself; 8 would cover
+/// the 4-cycle latency of two FMA ports); returns a sum so the work is not optimised away.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains(rounds: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm512_set1_ps(1.000_000_1), _mm512_set1_ps(1e-7));
+    // Named locals with distinct starts: with an array of equal chains LLVM rotated them
+    // through registers and the stack, at half the rate; 24 chains spilled some to the stack.
+    let mut start = 0.0;
+    macro_rules! chains {
+        ($($v:ident)*) => {{
+            $(let mut $v = { start += 1.0; _mm512_set1_ps(start) };)*
+            for _ in 0..rounds {
+                $($v = _mm512_fmadd_ps($v, a, b);)*
+            }
+            0.0 $(+ _mm512_reduce_add_ps($v))*
+        }};
+    }
+    chains!(c0 c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14 c15)
+}
+
 /// Recurrent GEMM FLOPs of one forward pass over `seq` steps of `batch` sequences,
 /// `2·B·T·N²·` [`Cell::products_per_step`]; backward is counted as twice this.
 pub fn forward_flop<F: Float>(cell: &dyn Cell<F>, batch: usize, seq: usize) -> f64 {

@@ -80,6 +80,10 @@ enum Command {
         /// roofline step times are compared with. `--steps` sets the repetitions.
         #[arg(long, value_name = "N|MxKxN", value_parser = parse_shape)]
         gemm_peak: Option<[usize; 3]>,
+        /// Instead of a model, time the FMA units alone (16 register-only chains of 16-wide
+        /// FMAs a shard): the arithmetic ceiling over any GEMM. Needs AVX-512F.
+        #[arg(long, conflicts_with = "gemm_peak")]
+        fma_peak: bool,
         #[arg(long, default_value_t = 128)]
         batch: usize,
         #[arg(long, default_value_t = 784)]
@@ -235,6 +239,7 @@ pub fn main() -> Result<()> {
             scheme,
             cell,
             gemm_peak,
+            fma_peak,
             batch,
             seq,
             hidden,
@@ -261,6 +266,12 @@ pub fn main() -> Result<()> {
             table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
             if let Some(s) = scheme {
                 table.insert("scheme".into(), toml::Value::String(s));
+            }
+            if fma_peak {
+                let r = crate::bench::fma_peak(shards)
+                    .ok_or_else(|| anyhow::anyhow!("--fma-peak needs a CPU with AVX-512F"))?;
+                println!("{}", serde_json::to_string(&r)?);
+                return Ok(());
             }
             if let Some(n) = gemm_peak {
                 let r = crate::bench::gemm_peak(n, shards, steps);

@@ -277,4 +277,28 @@ fn bench_reports_its_counts_as_json() {
         &["bench", "--model", "lstm", "--gemm-peak", "4x8"],
     );
     assert!(!bad.status.success());
+
+    // The FMA peak: one worker a thread, FLOP counted from the rounds.
+    let out = common::lrnn(
+        dir.path(),
+        &["bench", "--model", "lstm", "--fma-peak", "--threads", "2"],
+    );
+    if lrnn::gemm::avx512::available() {
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["workers"], 2, "{r}");
+        let (rounds, s) = (
+            r["rounds"].as_f64().unwrap(),
+            r["seconds"].as_f64().unwrap(),
+        );
+        let rate = 512.0 * rounds * 2.0 / s / 1e9;
+        assert!(
+            (r["gflop_per_s"].as_f64().unwrap() - rate).abs() < 1e-6 * rate,
+            "{r}"
+        );
+    } else {
+        assert!(
+            !out.status.success(),
+            "--fma-peak without AVX-512F must fail"
+        );
+    }
 }
