@@ -48,7 +48,7 @@ def main():
     a = ap.parse_args()
     common = ["--threads", str(a.threads)]
     peaks = [
-        bench(a.lrnn, ["--model", "lstm", "--gemm-peak", shape, "--steps", reps, *common])
+        bench(a.lrnn, ["--gemm-peak", shape, "--steps", reps, *common])
         for shape, reps in (("2048", "3"), ("64x128x256", "20000"))
         for _ in range(3)
     ]
@@ -65,7 +65,7 @@ def main():
     print("GEMM rates: " + ", ".join(f"{p['label']} {p['gflop_per_s']:.0f}" for p in peaks))
     peak = max(peaks, key=lambda p: p["gflop_per_s"])
     roof = peak["gflop_per_s"]
-    fma = max(bench(a.lrnn, ["--model", "lstm", "--fma-peak", *common])["gflop_per_s"] for _ in range(3))
+    fma = max(bench(a.lrnn, ["--fma-peak", *common])["gflop_per_s"] for _ in range(3))
     print(f"GEMM roofline: {roof:.0f} GFLOP/s (the best of them: {peak['label']}, {a.threads} threads)")
     print(f"FMA peak: {fma:.0f} GFLOP/s (the roofline is {roof / fma:.0%} of it)\n")
     print("| cell | backend | median step (s) | spread (IQR, s) | GFLOP | GFLOP/s | roofline fraction | FLOP floor (s) | step / floor | activations (MiB) | step peak (MiB) | peak / activations |")

@@ -66,9 +66,9 @@ enum Command {
     },
     /// Time full training steps of one model on random data; prints one JSON object.
     Bench {
-        /// Cell kind (lipschitz, lstm, gru, ...).
-        #[arg(long)]
-        model: String,
+        /// Cell kind (lipschitz, lstm, gru, ...); not needed with `--gemm-peak` or `--fma-peak`.
+        #[arg(long, required_unless_present_any = ["gemm_peak", "fma_peak"])]
+        model: Option<String>,
         /// Lipschitz discretisation (euler, rk2).
         #[arg(long)]
         scheme: Option<String>,
@@ -282,6 +282,7 @@ pub fn main() -> Result<()> {
                 crate::spec::apply_override(&mut table, kv)
                     .map_err(|(key, msg)| anyhow::anyhow!("--cell {kv}: {key}: {msg}"))?;
             }
+            let model = model.expect("clap requires --model without a peak flag");
             let model = crate::cells::ModelConfig::parse(&model, table)
                 .map_err(|(key, msg)| anyhow::anyhow!("--model/--scheme: {key}: {msg}"))?;
             let r = crate::bench::run(&crate::bench::BenchConfig {

@@ -261,8 +261,6 @@ fn bench_reports_its_counts_as_json() {
 
     let r = json(&[
         "bench",
-        "--model",
-        "lstm",
         "--gemm-peak",
         "4x8x16",
         "--threads",
@@ -279,10 +277,7 @@ fn bench_reports_its_counts_as_json() {
     assert!(!bad.status.success());
 
     // The FMA peak: one worker a thread, FLOP counted from the rounds.
-    let out = common::lrnn(
-        dir.path(),
-        &["bench", "--model", "lstm", "--fma-peak", "--threads", "2"],
-    );
+    let out = common::lrnn(dir.path(), &["bench", "--fma-peak", "--threads", "2"]);
     if lrnn::gemm::avx512::available() {
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(r["workers"], 2, "{r}");
