@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
-use crate::nn::{Linear, Steps, flat, flat_mut};
+use crate::nn::{Linear, Steps, blocks, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
 /// Checkpoint name of `M_A [N, N]`.
@@ -250,26 +250,35 @@ fn stage<F: Float>(
     let prod = prod.view();
     let (base, prod, z) = (flat(&base), flat(&prod), flat(&z));
     let (a, out) = (flat_mut(&mut a), flat_mut(&mut out));
-    crate::simd::wide(
-        #[inline(always)]
-        || {
-            for i in 0..base.len() / n.max(1) {
-                let r = i * n..(i + 1) * n;
-                let (pw, pa) = prod[2 * i * n..2 * (i + 1) * n].split_at(n);
-                let (o, a, b, z) = (
-                    &mut out[r.clone()],
-                    &mut a[r.clone()],
-                    &base[r.clone()],
-                    &z[r],
-                );
-                for j in 0..n {
-                    let t = (pw[j] + z[j]).act_tanh();
-                    a[j] = t;
-                    o[j] = b[j] + step * (alpha * pa[j] + t);
-                }
-            }
-        },
-    );
+    let rows = out.chunks_exact_mut(n).zip(a.chunks_exact_mut(n));
+    let ins = base.chunks_exact(n).zip(z.chunks_exact(n));
+    for (((out, a), (base, z)), prod) in rows.zip(ins).zip(prod.chunks_exact(2 * n)) {
+        crate::simd::wide(
+            #[inline(always)]
+            || stage_row(out, a, base, z, blocks(prod, n), step, alpha),
+        );
+    }
+}
+
+/// One row of [`stage`], `prod = [h_in·W, h_in·A]`.
+#[inline(always)]
+fn stage_row<F: Float>(
+    out: &mut [F],
+    a: &mut [F],
+    base: &[F],
+    z: &[F],
+    prod: [&[F]; 2],
+    step: F,
+    alpha: F,
+) {
+    let n = out.len();
+    let (a, base, z) = (&mut a[..n], &base[..n], &z[..n]);
+    let [pw, pa] = prod.map(|x| &x[..n]);
+    for j in 0..n {
+        let t = (pw[j] + z[j]).act_tanh();
+        a[j] = t;
+        out[j] = base[j] + step * (alpha * pa[j] + t);
+    }
 }
 
 /// Backward of [`stage`] for dL/d(out) `d`, with `a` its tanh output: writes the gradient at
