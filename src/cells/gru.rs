@@ -12,9 +12,10 @@
 //! Parameters: `cell/weight_ih [3N,p]`, `cell/bias_ih [3N]` (the input projection),
 //! `cell/weight_hh [3N,N]`, `cell/bias_hh [3N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
-//! Per step one GEMM `h·W_hhᵀ`; backward sums `dW_hh = Σ_t dQ_tᵀ·h_t` over all steps in one
-//! GEMM at the end, `dQ` differing from `dZ` only in the `n` block (`dQ_n = dZ_n⊙r`). Backward
-//! flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
+//! Per step one GEMM `h·W_hhᵀ`; backward sums `db_hh` a step at a time and
+//! `dW_hh = Σ_t dQ_tᵀ·h_t` over all steps in one GEMM at the end, `dQ` differing from `dZ`
+//! only in the `n` block (`dQ_n = dZ_n⊙r`). Backward flushes vanishing gradients below
+//! ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
 use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
+use crate::nn::linear::sum_rows;
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Layout, Params};
 
@@ -71,6 +73,8 @@ struct GruTape<F> {
     q: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
+    /// The gradient of `b_hh`, summed a step at a time, `[3N]`.
+    db: Vec<F>,
     /// `W_hhᵀ [N, 3N]` for forward and `W_hh [3N, N]` for backward, packed once a pass.
     w_t: Packed<F>,
     w: Packed<F>,
@@ -97,6 +101,7 @@ impl<F: Float> Cell<F> for Gru {
             qn: Steps::new(steps, batch, n, keep, false),
             q: Array2::zeros((batch, 3 * n)),
             dh: Array2::zeros((batch, n)),
+            db: vec![F::zero(); 3 * n],
             w_t: Packed::zeros(n, 3 * n),
             w: Packed::zeros(3 * n, n),
         })
@@ -162,6 +167,7 @@ impl<F: Float> Cell<F> for Gru {
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
+        tp.db.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
@@ -181,11 +187,14 @@ impl<F: Float> Cell<F> for Gru {
             }
             // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
             tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
+            // db_hh += Σ_rows dQ_t while dQ_t is in cache, not in a pass over all of dQ.
+            sum_rows(&mut tp.db, flat(&tp.act.at(t)));
         }
 
-        // dW_hh += Σ_t dQ_tᵀ·h_t and db_hh += Σ_t dQ_t, one GEMM over all steps.
+        // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over all steps.
         self.recurrent
-            .backward(tp.h.span(0, steps), tp.act.span(0, steps), grads);
+            .backward_weight(tp.h.span(0, steps), tp.act.span(0, steps), grads);
+        self.recurrent.add_bias_grad(grads, &tp.db);
     }
 }
 

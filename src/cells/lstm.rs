@@ -11,9 +11,10 @@
 //! `cell/weight_ih [4N,p]`, `cell/bias_ih [4N]` (the input projection), `cell/weight_hh [4N,N]`,
 //! `cell/bias_hh [4N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
-//! Per step one GEMM `h·W_hhᵀ` into the gate buffer; backward keeps the gate activations and
-//! sums `dW_hh = Σ_t dA_tᵀ·h_t` over all steps in one GEMM at the end. Backward flushes
-//! vanishing gradients below ~1e-31 to zero ([`flush_tiny`]): subnormals slow the GEMMs ~10×.
+//! Per step one GEMM `h·W_hhᵀ` into the gate buffer; backward keeps the gate activations,
+//! sums `db_hh` a step at a time and `dW_hh = Σ_t dA_tᵀ·h_t` over all steps in one GEMM at
+//! the end. Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
+//! subnormals slow the GEMMs ~10×.
 
 use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
+use crate::nn::linear::sum_rows;
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Layout, Params};
 
@@ -65,6 +67,8 @@ struct LstmTape<F> {
     /// Running dL/dh_t and dL/dc_t, `[B, N]`.
     dh: Array2<F>,
     dc: Array2<F>,
+    /// The gradient of `b_hh`, summed a step at a time, `[4N]`.
+    db: Vec<F>,
     /// `W_hhᵀ [N, 4N]` for forward and `W_hh [4N, N]` for backward, packed once a pass.
     w_t: Packed<F>,
     w: Packed<F>,
@@ -94,6 +98,7 @@ impl<F: Float> Cell<F> for Lstm {
             act: Steps::new(steps, batch, 4 * n, keep, false),
             dh: Array2::zeros((batch, n)),
             dc: Array2::zeros((batch, n)),
+            db: vec![F::zero(); 4 * n],
             w_t: Packed::zeros(n, 4 * n),
             w: Packed::zeros(4 * n, n),
         })
@@ -176,6 +181,7 @@ impl<F: Float> Cell<F> for Lstm {
 
         tp.dh.fill(F::zero());
         tp.dc.fill(F::zero());
+        tp.db.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
@@ -209,11 +215,14 @@ impl<F: Float> Cell<F> for Lstm {
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
             let da_t = da.slice(s![t * batch..(t + 1) * batch, ..]);
             tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
+            // db_hh += Σ_rows dA_t while dA_t is in cache, not in a pass over all of dA.
+            sum_rows(&mut tp.db, flat(&da_t));
         }
 
-        // dW_hh += Σ_t dA_tᵀ·h_t and db_hh += Σ_t dA_t, one GEMM over all steps.
+        // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over all steps.
         let h = tp.hc.span(0, steps).slice_move(s![.., ..n]);
-        self.recurrent.backward(h, da.view(), grads);
+        self.recurrent.backward_weight(h, da.view(), grads);
+        self.recurrent.add_bias_grad(grads, &tp.db);
     }
 }
 

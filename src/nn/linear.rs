@@ -79,6 +79,33 @@ impl Linear {
         if let (true, Some(xs), Some(dys)) = (self.narrow(), x.as_slice(), dy.as_slice()) {
             return self.backward_narrow(xs, dys, grads);
         }
+        self.backward_weight(x, dy, grads);
+        if let Some(b) = self.bias {
+            let mut db = grads.vector_mut(b);
+            match (dy.as_slice(), db.as_slice_mut()) {
+                // Row by row into one accumulator, at full vector width: `sum_axis` was 4% of
+                // an LSTM step over a `[T·B, 4N]` gradient.
+                (Some(dy), Some(db)) => sum_rows(db, dy),
+                _ => db += &dy.sum_axis(Axis(0)),
+            }
+        }
+    }
+
+    /// `db += sum`, a bias gradient its caller summed itself ([`Linear::backward_weight`]).
+    pub fn add_bias_grad<F: Float>(&self, grads: &mut Params<F>, sum: &[F]) {
+        let mut db = grads.vector_mut(self.bias.expect("a layer with a bias"));
+        db += &ndarray::ArrayView1::from(sum);
+    }
+
+    /// The weight part of [`Linear::backward`], `dW += dyᵀ·x`, for callers that sum the bias
+    /// gradient themselves while `dy` is in cache (the LSTM and GRU, a step at a time), and
+    /// add it with [`Linear::add_bias_grad`].
+    pub fn backward_weight<F: Float>(
+        &self,
+        x: ArrayView2<F>,
+        dy: ArrayView2<F>,
+        grads: &mut Params<F>,
+    ) {
         gemm(
             F::one(),
             &dy.t(),
@@ -86,22 +113,6 @@ impl Linear {
             F::one(),
             &mut grads.matrix_mut(self.weight),
         );
-        if let Some(b) = self.bias {
-            let mut db = grads.vector_mut(b);
-            match (dy.as_slice(), db.as_slice_mut()) {
-                // Row by row into one accumulator, at full vector width: `sum_axis` was 4% of
-                // an LSTM step over a `[T·B, 4N]` gradient.
-                (Some(dy), Some(db)) => crate::simd::wide(
-                    #[inline(always)]
-                    || {
-                        for row in dy.chunks_exact(db.len()) {
-                            add_row(db, row);
-                        }
-                    },
-                ),
-                _ => db += &dy.sum_axis(Axis(0)),
-            }
-        }
     }
 
     /// Whether the input is narrow enough (pixel sequences have 1 or 3 channels) that a GEMM
@@ -215,6 +226,19 @@ pub fn project_rows<F: Float>(x: &[F], w_t: &Array2<F>, bias: &[F], y: &mut [F])
             },
         );
     }
+}
+
+/// `acc += Σ_r rows[r]` over the rows of a flattened `[R, acc.len()]` block, at full vector
+/// width: a bias gradient.
+pub fn sum_rows<F: Float>(acc: &mut [F], rows: &[F]) {
+    crate::simd::wide(
+        #[inline(always)]
+        || {
+            for row in rows.chunks_exact(acc.len()) {
+                add_row(acc, row);
+            }
+        },
+    );
 }
 
 /// Inputs up to this width take [`Linear`]'s row-by-row path instead of a GEMM.
