@@ -6,8 +6,8 @@
 //!
 //! Paper size by default, B = 128, T = 784, N = 128, p = 1, 10 classes (pixel MNIST), shrunk
 //! for a quick check by `LRNN_BENCH_BATCH`, `LRNN_BENCH_SEQ`, `LRNN_BENCH_HIDDEN`. One
-//! thread: the `avx512` backend (the training default), OpenBLAS at one thread, one shard. Throughput is
-//! reported as elements/s where an element is one FLOP of the recurrent GEMMs, counted as
+//! thread: the `avx512` backend (the training default), OpenBLAS at one thread, one shard.
+//! Throughput is reported as elements/s where an element is one FLOP of the recurrent GEMMs, counted as
 //! `lrnn bench` counts them (backward twice the forward, a step three times), so `Gelem/s`
 //! reads as GFLOP/s. An iteration takes 0.05–1 s at paper size, hence 10 samples (criterion's
 //! minimum) with flat sampling.

@@ -19,12 +19,13 @@
 //! but the activations; `dW`, `dA` are each one GEMM over all steps, `Hᵀ·G`, mapped back to
 //! `M` once per batch.
 
-use crate::gemm::{Packed, gemm};
+use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
+use crate::nn::act::weight_grad;
 use crate::nn::{Linear, Steps, blocks, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
@@ -443,12 +444,12 @@ impl<F: Float> Cell<F> for Lipschitz {
         let mut dwa = Array2::<F>::zeros((n, 2 * n));
         let (mut dw, mut da) = dwa.multi_slice_mut((s![.., ..n], s![.., n..]));
         let h = tp.h.span(0, steps);
-        gemm(F::one(), &h.t(), &dz, F::zero(), &mut dw);
-        gemm(F::one(), &h.t(), &tp.a1.span(0, steps), F::zero(), &mut da);
+        weight_grad(h, dz.view(), F::zero(), &mut dw);
+        weight_grad(h, tp.a1.span(0, steps), F::zero(), &mut da);
         if self.rk2() {
             let (hm, d2) = (tp.hm.span(0, steps), tp.d2.span(0, steps));
-            gemm(F::one(), &hm.t(), &d2, F::one(), &mut dw);
-            gemm(F::one(), &hm.t(), &tp.a2.span(0, steps), F::one(), &mut da);
+            weight_grad(hm, d2, F::one(), &mut dw);
+            weight_grad(hm, tp.a2.span(0, steps), F::one(), &mut da);
             dz += &d2;
         }
         self.accumulate_dm(dwa.view(), grads);

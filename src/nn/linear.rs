@@ -176,9 +176,8 @@ impl Linear {
         let dw_t = ndarray::ArrayView2::from_shape((fan_in, fan_out), dw_t).expect("in × out");
         let mut dw = grads.matrix_mut(self.weight);
         dw += &dw_t.t();
-        if let Some(b) = self.bias {
-            let mut g = grads.vector_mut(b);
-            g += &ndarray::ArrayView1::from(db);
+        if self.bias.is_some() {
+            self.add_bias_grad(grads, db);
         }
     }
 
