@@ -144,13 +144,14 @@ const KC: usize = 256;
 
 std::thread_local! {
     /// [`gemm_long`]'s packing buffers, kept per thread (shards run on their own threads).
-    static SCRATCH: std::cell::RefCell<(Panels, Vec<f32>)> = Default::default();
+    static SCRATCH: std::cell::RefCell<(Vec<Panels>, Vec<f32>)> = Default::default();
 }
 
-/// `C ← α·A·B + β·C` for `A [m, k]`, `B [k, n]` of any strides and `C [m, n]` with unit column
-/// stride (row stride `ldc`), for a small `C` over a long `k`: a weight gradient summed over
-/// all steps, `Hᵀ·G`. Each 256-deep block of both operands is packed first, since their rows
-/// are 0.5–1 KiB apart in the time-major buffers and would thrash L1's sets if read in place.
+/// `C ← α·A·[B_0 | B_1 | …] + β·C` for `A [m, k]` and each `B_i [k, n]` of any strides, and
+/// `C [m, n·blocks]` with unit column stride (row stride `ldc`), for a small `C` over a long
+/// `k`: weight gradients summed over many steps, `Hᵀ·[G_0 | G_1 | …]`, where several share
+/// one `H` and read it once. Each 256-deep block of every operand is packed first, since their
+/// rows are 0.5–1 KiB apart in the time-major buffers and would thrash L1's sets if read in place.
 ///
 /// # Safety
 /// As [`gemm_packed`], and `k > 0`.
@@ -159,12 +160,13 @@ pub unsafe fn gemm_long(
     (m, k, n): (usize, usize, usize),
     alpha: f32,
     a: Strided,
-    b: Strided,
+    bs: &[Strided],
     beta: f32,
     (c, ldc): (*mut f32, isize),
 ) {
-    SCRATCH.with_borrow_mut(|(bp, ap)| {
+    SCRATCH.with_borrow_mut(|(bps, ap)| {
         ap.resize(m.div_ceil(MR) * MR * KC, 0.0);
+        bps.resize_with(bs.len(), Panels::default);
         let mut k0 = 0;
         while k0 < k {
             let kc = (k - k0).min(KC);
@@ -172,7 +174,6 @@ pub unsafe fn gemm_long(
             let beta = if k0 == 0 { beta } else { 1.0 };
             // SAFETY: every offset stays inside the caller's matrices and the scratch buffers.
             unsafe {
-                bp.pack(b.ptr.offset(k0 as isize * b.rs), kc, n, b.rs, b.cs);
                 // A's rows i..i+12 as [kc][12], so a tile's broadcasts read consecutive floats.
                 for (sliver, out) in ap.chunks_exact_mut(MR * KC).enumerate() {
                     let rows = MR.min(m - sliver * MR);
@@ -194,20 +195,23 @@ pub unsafe fn gemm_long(
                     cs: MR as isize,
                 };
                 let blocks = (MR * KC) as isize;
-                for panel in 0..n.div_ceil(NR) {
-                    let strip = (bp.lines.as_ptr() as *const f32).add(panel * kc * NR);
-                    let cols = (n - panel * NR).min(NR);
-                    let c = (c.add(panel * NR), ldc);
-                    panel_rows(
-                        m,
-                        kc,
-                        (a, blocks),
-                        (strip, NR as isize),
-                        cols,
-                        alpha,
-                        beta,
-                        c,
-                    );
+                for (block, (b, bp)) in bs.iter().zip(bps.iter_mut()).enumerate() {
+                    bp.pack(b.ptr.offset(k0 as isize * b.rs), kc, n, b.rs, b.cs);
+                    for panel in 0..n.div_ceil(NR) {
+                        let strip = (bp.lines.as_ptr() as *const f32).add(panel * kc * NR);
+                        let cols = (n - panel * NR).min(NR);
+                        let c = (c.add(block * n + panel * NR), ldc);
+                        panel_rows(
+                            m,
+                            kc,
+                            (a, blocks),
+                            (strip, NR as isize),
+                            cols,
+                            alpha,
+                            beta,
+                            c,
+                        );
+                    }
                 }
             }
             k0 += kc;

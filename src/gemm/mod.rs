@@ -10,7 +10,7 @@ use std::any::TypeId;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Data, DataMut, Ix2};
+use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Data, DataMut, Ix2, s};
 use serde::{Deserialize, Serialize};
 
 use crate::float::Float;
@@ -91,27 +91,7 @@ pub fn gemm<F, S1, S2, S3>(
 {
     match backend() {
         Backend::Openblas => general_mat_mul(alpha, a, b, beta, c),
-        Backend::Avx512 if long_avx512(a, b, c) => {
-            let ((m, k), n) = (a.dim(), b.ncols());
-            let f = |x: F| x.to_f32().expect("F is f32");
-            let operand = |ptr: *const F, s: &[isize]| avx512::Strided {
-                ptr: ptr as *const f32,
-                rs: s[0],
-                cs: s[1],
-            };
-            // SAFETY: long_avx512 checked F = f32, the CPU, the shapes and the unit column
-            // stride of `c`; `c` is borrowed mutably, so it aliases neither input.
-            unsafe {
-                avx512::gemm_long(
-                    (m, k, n),
-                    f(alpha),
-                    operand(a.as_ptr(), a.strides()),
-                    operand(b.as_ptr(), b.strides()),
-                    f(beta),
-                    (c.as_mut_ptr() as *mut f32, c.strides()[0]),
-                )
-            }
-        }
+        Backend::Avx512 if long_avx512(a, b, c) => long(alpha, a, &[b.view()], beta, c),
         Backend::Matrixmultiply | Backend::Avx512 => {
             let ((m, k), (k2, n)) = (a.dim(), b.dim());
             assert!(
@@ -138,6 +118,76 @@ pub fn gemm<F, S1, S2, S3>(
                 );
             }
         }
+    }
+}
+
+/// `c ← alpha·a·[b_0 | b_1 | …] + beta·c` for `b_i [k, n]` and `c [m, n·blocks]`: products
+/// that share their left operand, like the weight gradients `Hᵀ·G_i` of one state sequence.
+/// The `avx512` backend packs each block of `a` once for all of them; the others run one
+/// [`gemm`] a block.
+pub fn gemm_cat<F: Float>(
+    alpha: F,
+    a: &ArrayView2<F>,
+    bs: &[ArrayView2<F>],
+    beta: F,
+    c: &mut ArrayViewMut2<F>,
+) {
+    let n = bs.first().map_or(0, |b| b.ncols());
+    assert!(
+        bs.iter().all(|b| b.dim() == bs[0].dim()) && c.ncols() == n * bs.len(),
+        "gemm_cat shapes {:?}·{:?} → {:?}",
+        a.dim(),
+        bs.iter().map(|b| b.dim()).collect::<Vec<_>>(),
+        c.dim()
+    );
+    if backend() == Backend::Avx512 && long_avx512(a, &bs[0], &c.slice(s![.., ..n])) {
+        return long(alpha, a, bs, beta, c);
+    }
+    for (i, b) in bs.iter().enumerate() {
+        gemm(
+            alpha,
+            a,
+            b,
+            beta,
+            &mut c.slice_mut(s![.., i * n..(i + 1) * n]),
+        );
+    }
+}
+
+/// [`avx512::gemm_long`] on ndarray operands that [`long_avx512`] accepted (for each block).
+fn long<F: Float, S1, S3>(
+    alpha: F,
+    a: &ArrayBase<S1, Ix2>,
+    bs: &[ArrayView2<F>],
+    beta: F,
+    c: &mut ArrayBase<S3, Ix2>,
+) where
+    S1: Data<Elem = F>,
+    S3: DataMut<Elem = F>,
+{
+    let ((m, k), n) = (a.dim(), bs[0].ncols());
+    let f = |x: F| x.to_f32().expect("F is f32");
+    let operand = |ptr: *const F, s: &[isize]| avx512::Strided {
+        ptr: ptr as *const f32,
+        rs: s[0],
+        cs: s[1],
+    };
+    let bs: Vec<_> = bs
+        .iter()
+        .map(|b| operand(b.as_ptr(), b.strides()))
+        .collect();
+    // SAFETY: long_avx512 checked F = f32, the CPU, the shapes and the unit column stride of
+    // `c`, and the caller that every block has the first one's shape; `c` is borrowed
+    // mutably, so it aliases no input.
+    unsafe {
+        avx512::gemm_long(
+            (m, k, n),
+            f(alpha),
+            operand(a.as_ptr(), a.strides()),
+            &bs,
+            f(beta),
+            (c.as_mut_ptr() as *mut f32, c.strides()[0]),
+        )
     }
 }
 
@@ -323,6 +373,23 @@ mod tests {
                     gemm(0.7, &at.t(), &p, beta, &mut got);
                     assert!(max_diff(&got, &want) < tol, "long {m}x{k}x{n} β={beta}");
                     long += 1;
+                    // Two products sharing A, `[P | P reversed along n]`, as one.
+                    let p2 = p.slice(s![.., ..;-1]);
+                    let mut cat = ndarray::concatenate![ndarray::Axis(1), start, start];
+                    gemm_cat(0.7, &at.t(), &[p.view(), p2], beta, &mut cat.view_mut());
+                    let want2 = {
+                        let (a, p, c) = (a.mapv(f64::from), p2.mapv(f64::from), c0.mapv(f64::from));
+                        (a.dot(&p) * 0.7 + c * f64::from(beta)).mapv(|v| v as f32)
+                    };
+                    for (got, want, half) in
+                        [(s![.., ..n], &want, "left"), (s![.., n..], &want2, "right")]
+                    {
+                        let got = cat.slice(got).to_owned();
+                        assert!(
+                            max_diff(&got, want) < tol,
+                            "cat {half} {m}x{k}x{n} β={beta}"
+                        );
+                    }
                 }
                 set_backend(Backend::default());
             }

@@ -1,8 +1,8 @@
 //! Element-wise pieces the recurrent cells share (fused tanh steps and their backward, the
-//! logistic gate) and the weight gradient of a recurrence summed over all steps as one GEMM.
+//! logistic gate) and the weight gradient of a recurrence summed over many steps as one GEMM.
 //! Every `[B, N]` argument is one step of a time-major buffer; nothing here allocates.
 
-use crate::gemm::gemm;
+use crate::gemm::{gemm, gemm_cat};
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::float::Float;
@@ -133,6 +133,17 @@ pub fn weight_grad<F: Float>(
     dw: &mut ArrayViewMut2<F>,
 ) {
     gemm(F::one(), &xs.t(), &gs, beta, dw);
+}
+
+/// [`weight_grad`] for several products of the same `xs`, `x_t·[W_0 | W_1 | …]`:
+/// `dw [K, M·blocks]` gets `Σ_t x_tᵀ·[g_0 | g_1 | …]_t` and `xs` is read once.
+pub fn weight_grads<F: Float>(
+    xs: ArrayView2<F>,
+    gs: &[ArrayView2<F>],
+    beta: F,
+    dw: &mut ArrayViewMut2<F>,
+) {
+    gemm_cat(F::one(), &xs.t(), gs, beta, dw);
 }
 
 #[cfg(test)]
