@@ -33,7 +33,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
 use lrnn::bench::{forward_flop, random_batch};
-use lrnn::cells::{Inputs, ModelConfig, OutGrad};
+use lrnn::cells::{InputGrads, Inputs, ModelConfig, OutGrad};
 use lrnn::model::{Batch, Model};
 use lrnn::params::Params;
 
@@ -151,16 +151,17 @@ impl Pass {
             .forward(&case.params, &mut z, self.state.view_mut(), &mut self.tape);
     }
 
-    /// BPTT through the tape of the last [`Pass::forward`].
+    /// BPTT through the tape of the last [`Pass::forward`], input layer included.
     fn backward(&mut self, case: &Case) {
         let d_out = OutGrad::Last(self.d_last.view());
-        // Into a copy of z: the next forward reads z again.
-        self.dz.assign(&self.z);
-        case.model.cell.backward(
+        // Into a buffer of its own: the next forward reads z again.
+        let (cell, x) = (&case.model.cell, case.batch.x.view());
+        let mut dz = InputGrads::new(cell.input(), x, self.dz.view_mut(), case.batch.size);
+        cell.backward(
             &case.params,
             &mut self.tape,
             d_out,
-            self.dz.view_mut(),
+            &mut dz,
             &mut self.grads,
         );
         black_box(&self.dz);

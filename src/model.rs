@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use crate::cells::{Cell, Inputs, ModelConfig, OutGrad, Tape};
+use crate::cells::{Cell, InputGrads, Inputs, ModelConfig, OutGrad, Tape, chunk_steps};
 use crate::float::Float;
 use crate::nn::Linear;
 use crate::nn::loss::{LossStats, cross_entropy, mse};
@@ -111,9 +111,9 @@ pub struct Workspace<F> {
     keep: bool,
     every: bool,
     tape: Tape,
-    /// Projected inputs `[T·B, K]`, which backward overwrites with dL/dz; for narrow inputs
-    /// only the gradient (the forward pass projects a step at a time into `z_step`, `[B, K]`),
-    /// and nothing at all (0 rows) when no tape is kept.
+    /// Projected inputs `[T·B, K]`, which backward overwrites with dL/dz. Narrow inputs are
+    /// projected a step at a time into `z_step`, `[B, K]`, and `z` holds only a chunk of
+    /// dL/dz ([`InputGrads`]), or nothing (0 rows) when no tape is kept.
     z: Array2<F>,
     z_step: Array2<F>,
     /// Carried state `[B, S]`.
@@ -189,7 +189,14 @@ impl<F: Float> Model<F> {
             keep,
             every,
             tape: self.cell.new_tape(steps, batch, keep),
-            z: Array2::zeros((if narrow && !keep { 0 } else { steps * batch }, k)),
+            z: Array2::zeros((
+                match (narrow, keep) {
+                    (false, _) => steps * batch,
+                    (true, true) => chunk_steps(steps, batch) * batch,
+                    (true, false) => 0,
+                },
+                k,
+            )),
             z_step: Array2::zeros((if narrow { batch } else { 0 }, k)),
             state: Array2::zeros((batch, self.cell.state_width())),
             out: Array2::zeros((read, self.output_size)),
@@ -264,9 +271,8 @@ impl<F: Float> Model<F> {
             OutGrad::Last(ws.dh.view())
         };
         // dL/dz goes into the z buffer, which the forward pass was the last to read.
-        self.cell
-            .backward(p, &mut ws.tape, d_out, ws.z.view_mut(), grads);
-        self.cell.input().backward(x, ws.z.view(), grads);
+        let mut dz = InputGrads::new(self.cell.input(), x, ws.z.view_mut(), batch.size);
+        self.cell.backward(p, &mut ws.tape, d_out, &mut dz, grads);
         stats
     }
 

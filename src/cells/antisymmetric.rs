@@ -17,15 +17,15 @@
 //! is stacked under the tanh branch's: `encoder/weight [2N,p] = [U; V_z]`,
 //! `encoder/bias [2N] = [b; b_z]` (rows `..N` the tanh branch, rows `N..` the gate).
 //!
-//! W is built once a pass; its gradient, summed over all steps in one GEMM `Hᵀ·G`, is mapped
+//! W is built once a pass; its gradient, summed in GEMMs `Hᵀ·G` over many steps, is mapped
 //! back once: `dM = dW − dWᵀ`. The plain loop is the shared [`TanhRnn`]. Backward gradients are
 //! flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow the GEMMs several-fold.
 
 use crate::gemm::Packed;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, sigmoid, sigmoid_grad, tanh_grad, weight_grad};
 use crate::nn::tanh_rnn::{TanhRnn, Update};
@@ -247,19 +247,18 @@ impl<F: Float> Cell<F> for Antisymmetric {
         _p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        mut dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<AntisymmetricTape<F>>(tape);
         let n = self.cfg.hidden;
         match &mut tp.run {
             Run::Plain(run) => {
-                tp.dw.fill(F::zero());
-                run.backward(tp.w.view(), d_out, dz, tp.dw.view_mut())
+                let dw = run.backward(tp.w.view(), d_out, dz, grads);
+                tp.dw.assign(&dw);
             }
             Run::Gated(gt) => {
                 let steps = gt.h.slots() - 1;
-                let batch = dz.nrows() / steps;
                 let eps = F::of(self.cfg.eps);
                 gt.w_t.assign(tp.w.t());
                 gt.dh.fill(F::zero());
@@ -268,11 +267,11 @@ impl<F: Float> Cell<F> for Antisymmetric {
                         gt.dh += &d;
                     }
                     // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
-                    let mut dz = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+                    let mut dz_t = dz.at_mut(t);
                     let (mut a, g) = (gt.a.at_mut(t), gt.g.at(t));
-                    let (dz, a, g) = (flat_mut(&mut dz), flat_mut(&mut a), flat(&g));
+                    let (dz_t, a, g) = (flat_mut(&mut dz_t), flat_mut(&mut a), flat(&g));
                     let d = gt.dh.as_slice().expect("owned");
-                    let rows = dz.chunks_exact_mut(2 * n).zip(a.chunks_exact_mut(n));
+                    let rows = dz_t.chunks_exact_mut(2 * n).zip(a.chunks_exact_mut(n));
                     for ((dz, a), (g, d)) in rows.zip(g.chunks_exact(n).zip(d.chunks_exact(n))) {
                         crate::simd::wide(
                             #[inline(always)]
@@ -281,6 +280,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     }
                     gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
+                    dz.done(t, grads);
                 }
                 weight_grad(
                     gt.h.span(0, steps),

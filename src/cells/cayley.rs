@@ -11,8 +11,8 @@
 //! `torch.svd(gaussian_init_(N))` (the factor does not depend on the Gaussian's scale).
 //!
 //! W is built once a pass by an LU solve ([`crate::linalg`]): with `A = I + S`,
-//! `A⁻¹(I − S) = A⁻¹(2I − A)`, so `W = 2A⁻¹ − I`. Its gradient is summed over all steps in one
-//! GEMM (`dW = Σ_t h_tᵀ·g_t`) and mapped back exactly once a pass:
+//! `A⁻¹(I − S) = A⁻¹(2I − A)`, so `W = 2A⁻¹ − I`. Its gradient is summed in one GEMM a chunk
+//! of steps (`dW = Σ_t h_tᵀ·g_t`) and mapped back exactly once a pass:
 //!
 //! ```text
 //! dW = −2A⁻¹·dS·A⁻¹  ⇒  dL/dS = −2·A⁻ᵀ·(dL/dW)·A⁻ᵀ      dL/dM = dL/dS − (dL/dS)ᵀ
@@ -24,7 +24,7 @@ use crate::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::linalg::invert_into;
 use crate::nn::Linear;
@@ -75,8 +75,6 @@ struct CayleyTape<F> {
     inv: Array2<F>,
     /// `A` while it is being inverted, then `W`.
     w: Array2<F>,
-    /// dL/dW, summed over all steps.
-    dw: Array2<F>,
     /// dL/dS.
     ds: Array2<F>,
     run: TanhRnn<F>,
@@ -98,7 +96,6 @@ impl<F: Float> Cell<F> for Cayley {
             piv: vec![0; n],
             inv: Array2::zeros((n, n)),
             w: Array2::zeros((n, n)),
-            dw: Array2::zeros((n, n)),
             ds: Array2::zeros((n, n)),
             run: TanhRnn::new(Update::Replace, steps, batch, n, keep),
         })
@@ -141,15 +138,14 @@ impl<F: Float> Cell<F> for Cayley {
         _p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<CayleyTape<F>>(tape);
-        tp.dw.fill(F::zero());
-        tp.run.backward(tp.w.view(), d_out, dz, tp.dw.view_mut());
+        let dw = tp.run.backward(tp.w.view(), d_out, dz, grads);
         // dL/dS = −2·A⁻ᵀ·dW·A⁻ᵀ, in two GEMMs (through `lu` as scratch).
         let inv_t = tp.inv.t();
-        gemm(F::one(), &inv_t, &tp.dw, F::zero(), &mut tp.lu);
+        gemm(F::one(), &inv_t, &dw, F::zero(), &mut tp.lu);
         gemm(F::of(-2.0), &tp.lu, &inv_t, F::zero(), &mut tp.ds);
         Zip::from(&mut grads.matrix_mut(self.m))
             .and(&tp.ds)

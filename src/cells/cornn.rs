@@ -30,7 +30,7 @@
 //! d̃z = dz + Δt·dy                 (z_{t+1} feeds y_{t+1})
 //! δ  = Δt·d̃z⊙(1 − a²)              (= dL/du_t)
 //! dL/dy_t = dy − Δt·γ·d̃z + δ·W     dL/dz_t = (1 − Δt·ε)·d̃z + δ·𝒲
-//! d[Wᵀ; 𝒲ᵀ] = Σ_t [y_t | z_t]ᵀ·δ_t   (one GEMM over all steps)
+//! d[Wᵀ; 𝒲ᵀ] = Σ_t [y_t | z_t]ᵀ·δ_t   (one GEMM a chunk of steps)
 //! ```
 //!
 //! δ and the running gradient are flushed to zero below ~1e-31 ([`flush_tiny`]): subnormals slow
@@ -40,7 +40,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_all, flush_tiny, tanh_add, tanh_grad, weight_grad};
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
@@ -216,13 +216,13 @@ impl<F: Float> Cell<F> for Cornn {
         _p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        mut delta: ArrayViewMut2<F>,
+        delta: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = tp.s.slots() - 1;
-        let batch = delta.nrows() / steps;
+        let (chunk, mut end) = (delta.chunk(), steps);
         let dt = F::of(self.cfg.dt);
         let (dt_gamma, damp) = (
             dt * F::of(self.cfg.gamma),
@@ -230,12 +230,13 @@ impl<F: Float> Cell<F> for Cornn {
         );
         tp.wt_t.assign(tp.wt.matrix().t());
         tp.ds.fill(F::zero());
+        tp.dwt.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 let mut dy = tp.ds.slice_mut(s![.., ..n]);
                 dy += &d;
             }
-            let mut delta_t = delta.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let mut delta_t = delta.at_mut(t);
             let a = tp.a.at(t);
             let (ds, a, dl) = (
                 tp.ds.as_slice_mut().expect("owned"),
@@ -252,13 +253,14 @@ impl<F: Float> Cell<F> for Cornn {
             }
             tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
+            if t.is_multiple_of(chunk) {
+                // d[Wᵀ; 𝒲ᵀ] += Σ s_tᵀ·δ_t, one GEMM over the chunk.
+                let (s_t, d) = (tp.s.span(t, end - t), delta.span(t..end));
+                weight_grad(s_t, d, F::one(), &mut tp.dwt.view_mut());
+                end = t;
+            }
+            delta.done(t, grads);
         }
-        weight_grad(
-            tp.s.span(0, steps),
-            delta.view(),
-            F::zero(),
-            &mut tp.dwt.view_mut(),
-        );
         // d[Wᵀ; 𝒲ᵀ] back to W and 𝒲.
         for (id, rows) in [(self.w, 0..n), (self.w_z, n..2 * n)] {
             let mut g = grads.matrix_mut(id);

@@ -18,10 +18,10 @@
 //! ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
 use crate::gemm::Packed;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
 use crate::nn::linear::sum_rows;
@@ -157,13 +157,12 @@ impl<F: Float> Cell<F> for Gru {
         p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        mut dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.h.slots() - 1;
-        let batch = dz.nrows() / steps;
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -174,7 +173,7 @@ impl<F: Float> Cell<F> for Gru {
             }
             let (mut act, qn, h) = (tp.act.at_mut(t), tp.qn.at(t), tp.h.at(t));
             let (act, qn, h) = (flat_mut(&mut act), flat(&qn), flat(&h));
-            let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let mut dz_t = dz.at_mut(t);
             let dz_t = flat_mut(&mut dz_t);
             let dh = tp.dh.as_slice_mut().expect("owned");
             let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
@@ -189,6 +188,7 @@ impl<F: Float> Cell<F> for Gru {
             tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
             // db_hh += Σ_rows dQ_t while dQ_t is in cache, not in a pass over all of dQ.
             sum_rows(&mut tp.db, flat(&tp.act.at(t)));
+            dz.done(t, grads);
         }
 
         // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over all steps.

@@ -14,18 +14,18 @@
 //! `encoder/bias [N]`; `M ~ Normal(0, (init_std/N)²)` as the authors' `gaussian_init_`.
 //!
 //! Both matrices are applied in one GEMM per stage, `h·[W | A]`, packed once a pass. Backward
-//! writes each stage's gradient at `h·W + z` (which is dL/dz) into the buffer that held `z`,
-//! and the one at `h·A` over the tanh output it no longer needs, so the tape holds nothing
-//! but the activations; `dW`, `dA` are each one GEMM over all steps, `Hᵀ·G`, mapped back to
-//! `M` once per batch.
+//! writes the first stage's gradient at `h·W + z` straight to dL/dz, and keeps the other
+//! stage gradients only for a chunk of steps: `d[W | A] += Hᵀ·[δ | γ]` runs once a chunk,
+//! while the chunk's gradients are still in cache, and reads `H` once for both matrices.
+//! `d[W | A]` is mapped back to `M` once per batch.
 
 use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
-use crate::nn::act::weight_grad;
+use crate::nn::act::weight_grads;
 use crate::nn::{Linear, Steps, blocks, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
@@ -116,6 +116,13 @@ impl CellConfig for LipschitzConfig {
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        Box::new(self.declare(input_size, layout))
+    }
+}
+
+impl LipschitzConfig {
+    /// The cell, its parameters added to `layout`.
+    fn declare(&self, input_size: usize, layout: &mut Layout) -> Lipschitz {
         let n = self.hidden;
         let std = self.init_std / n as f64;
         let m_a = layout.add(M_A, &[n, n], Init::Normal { std });
@@ -127,12 +134,12 @@ impl CellConfig for LipschitzConfig {
             input_size,
             n,
         );
-        Box::new(Lipschitz {
+        Lipschitz {
             cfg: self.clone(),
             m_a,
             m_w,
             input,
-        })
+        }
     }
 }
 
@@ -152,26 +159,92 @@ struct LipschitzTape<F> {
     a_t: Packed<F>,
     /// States `h_0..h_T`.
     h: Steps<F>,
-    /// `tanh(h_t·W + z_t)` (first stage). Backward reads step t once, then overwrites it
-    /// with that stage's gradient at `h_t·A`, `α·step·d`, for `dA` (no extra buffer).
+    /// `tanh(h_t·W + z_t)` (first stage).
     a1: Steps<F>,
     /// RK2 midpoints `h_t + ε/2·k1`.
     hm: Steps<F>,
-    /// `tanh(hm_t·W + z_t)` (second stage), overwritten in backward like `a1`.
+    /// `tanh(hm_t·W + z_t)` (second stage).
     a2: Steps<F>,
     /// Per-stage scratch `h·[W | A]`, `[B, 2N]`.
     prod: Array2<F>,
-    /// RK2's second-stage gradient at `hm_t·W + z_t`, `[T·B, N]` (the first stage's goes
-    /// straight to dL/dz, and this one is added after `dW` has used both).
+    /// Backward's stage gradients for a chunk of steps (step `t` in slot `t mod chunk`): at `h_t·A`,
+    /// `γ1 = α·ε·d`; and RK2's at `hm_t·W + z_t` (`δ2`, added to dL/dz once `dW` has used it)
+    /// and at `hm_t·A` (`γ2`). The first stage's gradient at `h_t·W + z_t` is dL/dz itself.
+    g1: Steps<F>,
     d2: Steps<F>,
+    g2: Steps<F>,
     /// Running dL/dh_t and the midpoint's dL/dhm, `[B, N]`.
     dh: Array2<F>,
     dhm: Array2<F>,
 }
 
+impl<F: Float> LipschitzTape<F> {
+    /// `d[W | A] += Σ_t h_tᵀ·[δ1_t | γ1_t] (+ hm_tᵀ·[δ2_t | γ2_t])` over the chunk of steps
+    /// `ts` (slots `0..len` of the gradient buffers, `dz` its dL/dz), then RK2's `δ2` into dL/dz.
+    fn sum_weight_grads(
+        &self,
+        ts: std::ops::Range<usize>,
+        rk2: bool,
+        mut dz: ArrayViewMut2<F>,
+        dwa: &mut ArrayViewMut2<F>,
+    ) {
+        let len = ts.len();
+        let one = F::one();
+        let g1 = [dz.view(), self.g1.span(0, len)];
+        weight_grads(self.h.span(ts.start, len), &g1, one, dwa);
+        if rk2 {
+            let d2 = self.d2.span(0, len);
+            let g2 = [d2, self.g2.span(0, len)];
+            weight_grads(self.hm.span(ts.start, len), &g2, one, dwa);
+            dz += &d2;
+        }
+    }
+}
+
 impl Lipschitz {
     fn rk2(&self) -> bool {
         self.cfg.scheme == Scheme::Rk2
+    }
+
+    /// Buffers as [`Cell::new_tape`], with backward's stage gradients kept `chunk` steps at a time.
+    fn tape<F: Float>(
+        &self,
+        steps: usize,
+        batch: usize,
+        keep: bool,
+        chunk: usize,
+    ) -> LipschitzTape<F> {
+        let n = self.cfg.hidden;
+        let rk2 = self.rk2();
+        let stage_buf = |used: bool| {
+            if used {
+                Steps::new(steps, batch, n, keep, false)
+            } else {
+                Steps::unused()
+            }
+        };
+        let grad_buf = |used: bool| {
+            if used && keep {
+                Steps::new(chunk, batch, n, true, false)
+            } else {
+                Steps::unused()
+            }
+        };
+        LipschitzTape {
+            wa: Packed::zeros(n, 2 * n),
+            w_t: Packed::zeros(n, n),
+            a_t: Packed::zeros(n, n),
+            h: Steps::new(steps, batch, n, keep, true),
+            a1: stage_buf(true),
+            hm: stage_buf(rk2),
+            a2: stage_buf(rk2),
+            prod: Array2::zeros((batch, 2 * n)),
+            g1: grad_buf(true),
+            d2: grad_buf(rk2),
+            g2: grad_buf(rk2),
+            dh: Array2::zeros((batch, n)),
+            dhm: Array2::zeros((batch, n)),
+        }
     }
 
     /// `[W | A]` from `M_W, M_A`, each half by [`compose`].
@@ -284,29 +357,38 @@ fn stage_row<F: Float>(
 
 /// Backward of [`stage`] for dL/d(out) `d`, with `a` its tanh output: writes the gradient at
 /// `h_in·W + z`, `δ = step·d⊙(1−a²)`, to `delta`, and the one at `h_in·A`, `γ = α·step·d`,
-/// over `a`. The caller adds `d` to the base and `δ·Wᵀ + γ·Aᵀ` to `h_in`.
+/// to `gamma`. The caller adds `d` to the base and `δ·Wᵀ + γ·Aᵀ` to `h_in`.
 fn stage_back<F: Float>(
     d: ArrayView2<F>,
-    mut a: ArrayViewMut2<F>,
+    a: ArrayView2<F>,
     mut delta: ArrayViewMut2<F>,
+    mut gamma: ArrayViewMut2<F>,
     step: F,
     alpha: F,
 ) {
-    let (d, a, delta) = (flat(&d), flat_mut(&mut a), flat_mut(&mut delta));
+    let (d, a) = (flat(&d), flat(&a));
+    let (delta, gamma) = (flat_mut(&mut delta), flat_mut(&mut gamma));
     crate::simd::wide(
         #[inline(always)]
-        || stage_back_flat(d, a, delta, step, alpha),
+        || stage_back_flat(d, a, delta, gamma, step, alpha),
     );
 }
 
 #[inline(always)]
-fn stage_back_flat<F: Float>(d: &[F], a: &mut [F], delta: &mut [F], step: F, alpha: F) {
+fn stage_back_flat<F: Float>(
+    d: &[F],
+    a: &[F],
+    delta: &mut [F],
+    gamma: &mut [F],
+    step: F,
+    alpha: F,
+) {
     let n = a.len();
-    let (d, delta) = (&d[..n], &mut delta[..n]);
+    let (d, delta, gamma) = (&d[..n], &mut delta[..n], &mut gamma[..n]);
     for j in 0..n {
         let sd = step * d[j];
         delta[j] = sd * (F::one() - a[j] * a[j]);
-        a[j] = alpha * sd;
+        gamma[j] = alpha * sd;
     }
 }
 
@@ -325,32 +407,7 @@ impl<F: Float> Cell<F> for Lipschitz {
     }
 
     fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        let n = self.cfg.hidden;
-        let rk2 = self.rk2();
-        let stage_buf = |used: bool| {
-            if used {
-                Steps::new(steps, batch, n, keep, false)
-            } else {
-                Steps::unused()
-            }
-        };
-        Box::new(LipschitzTape::<F> {
-            wa: Packed::zeros(n, 2 * n),
-            w_t: Packed::zeros(n, n),
-            a_t: Packed::zeros(n, n),
-            h: Steps::new(steps, batch, n, keep, true),
-            a1: stage_buf(true),
-            hm: stage_buf(rk2),
-            a2: stage_buf(rk2),
-            prod: Array2::zeros((batch, 2 * n)),
-            d2: if rk2 && keep {
-                Steps::new(steps, batch, n, true, false)
-            } else {
-                Steps::unused()
-            },
-            dh: Array2::zeros((batch, n)),
-            dhm: Array2::zeros((batch, n)),
-        })
+        Box::new(self.tape::<F>(steps, batch, keep, super::chunk_steps(steps, batch)))
     }
 
     fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
@@ -405,13 +462,12 @@ impl<F: Float> Cell<F> for Lipschitz {
         _p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        mut dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<LipschitzTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = tp.h.slots() - 1;
-        let batch = dz.nrows() / steps;
         let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
         let half = eps / F::of(2.0);
         let wa = tp.wa.matrix();
@@ -419,38 +475,43 @@ impl<F: Float> Cell<F> for Lipschitz {
         tp.a_t.assign(wa.slice(s![.., n..]).t());
 
         tp.dh.fill(F::zero());
+        let mut dwa = Array2::<F>::zeros((n, 2 * n));
+        // Stage gradients are summed a chunk at a time, within the chunks dz holds: its own
+        // when the tape's buffers hold that many steps, else the tape's inside a whole sequence.
+        let chunk = match (dz.chunk(), tp.g1.slots()) {
+            (c, slots) if c <= slots => c,
+            (c, slots) if c == steps => slots,
+            (c, slots) => panic!("dL/dz in chunks of {c} steps, stage gradients in {slots}"),
+        };
+        let mut end = steps;
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
             }
-            // The first stage's δ is dL/dz_t (RK2 adds the second's after the loop).
-            let mut dz_t = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            // The first stage's δ is dL/dz_t (RK2 adds the second's once dW has used it).
+            let (mut dz_t, slot) = (dz.at_mut(t), t % chunk);
             if self.rk2() {
                 // h_{t+1} = h_t + ε·k2(hm_t): dhm = δ2·Wᵀ + γ2·Aᵀ, then through hm_t = h_t + ε/2·k1(h_t).
-                let (mut a2, mut d2) = (tp.a2.at_mut(t), tp.d2.at_mut(t));
-                stage_back(tp.dh.view(), a2.view_mut(), d2.view_mut(), eps, alpha);
-                tp.w_t.mul(F::one(), &d2, F::zero(), &mut tp.dhm);
-                tp.a_t.mul(F::one(), &a2, F::one(), &mut tp.dhm);
-                stage_back(tp.dhm.view(), tp.a1.at_mut(t), dz_t.view_mut(), half, alpha);
+                let (d2, g2) = (tp.d2.at_mut(slot), tp.g2.at_mut(slot));
+                stage_back(tp.dh.view(), tp.a2.at(t), d2, g2, eps, alpha);
+                tp.w_t
+                    .mul(F::one(), &tp.d2.at(slot), F::zero(), &mut tp.dhm);
+                tp.a_t.mul(F::one(), &tp.g2.at(slot), F::one(), &mut tp.dhm);
+                let g1 = tp.g1.at_mut(slot);
+                stage_back(tp.dhm.view(), tp.a1.at(t), dz_t.view_mut(), g1, half, alpha);
                 tp.dh += &tp.dhm;
             } else {
-                stage_back(tp.dh.view(), tp.a1.at_mut(t), dz_t.view_mut(), eps, alpha);
+                let g1 = tp.g1.at_mut(slot);
+                stage_back(tp.dh.view(), tp.a1.at(t), dz_t.view_mut(), g1, eps, alpha);
             }
             tp.w_t.mul(F::one(), &dz_t, F::one(), &mut tp.dh);
-            tp.a_t.mul(F::one(), &tp.a1.at(t), F::one(), &mut tp.dh);
-        }
-
-        // dW = Σ_t h_tᵀ·δ1_t (+ hm_tᵀ·δ2_t), dA likewise with the γs: one GEMM over all steps each.
-        let mut dwa = Array2::<F>::zeros((n, 2 * n));
-        let (mut dw, mut da) = dwa.multi_slice_mut((s![.., ..n], s![.., n..]));
-        let h = tp.h.span(0, steps);
-        weight_grad(h, dz.view(), F::zero(), &mut dw);
-        weight_grad(h, tp.a1.span(0, steps), F::zero(), &mut da);
-        if self.rk2() {
-            let (hm, d2) = (tp.hm.span(0, steps), tp.d2.span(0, steps));
-            weight_grad(hm, d2, F::one(), &mut dw);
-            weight_grad(hm, tp.a2.span(0, steps), F::one(), &mut da);
-            dz += &d2;
+            tp.a_t.mul(F::one(), &tp.g1.at(slot), F::one(), &mut tp.dh);
+            if t.is_multiple_of(chunk) {
+                let mut dwa = dwa.view_mut();
+                tp.sum_weight_grads(t..end, self.rk2(), dz.span_mut(t..end), &mut dwa);
+                end = t;
+            }
+            dz.done(t, grads);
         }
         self.accumulate_dm(dwa.view(), grads);
     }
@@ -459,7 +520,64 @@ impl<F: Float> Cell<F> for Lipschitz {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cells::{InputGrads, Inputs, OutGrad};
     use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+
+    /// Backward sums the weight gradients a chunk of steps at a time; any chunk length, a
+    /// ragged first chunk included, gives the one-chunk gradients (and the same dL/dz).
+    #[test]
+    fn chunked_weight_gradients_match_one_chunk() {
+        let (steps, batch, p) = (7, 3, 2);
+        for scheme in [Scheme::Euler, Scheme::Rk2] {
+            let cfg = LipschitzConfig {
+                hidden: 5,
+                scheme,
+                eps: 0.1,
+                beta: 0.6,
+                gamma_a: 0.01,
+                gamma_w: 0.02,
+                init_std: 3.0,
+                alpha: 0.8,
+            };
+            let mut layout = Layout::default();
+            let cell = cfg.declare(p, &mut layout);
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+            let params = Params::<f64>::init(Arc::new(layout.clone()), &mut rng);
+            let mut random = |r, c| Array2::from_shape_fn((r, c), |_| rng.random_range(-1.0..1.0));
+            let (x, d_out) = (random(steps * batch, p), random(steps * batch, 5));
+            let grads = |chunk: usize| {
+                let mut tape: Tape = Box::new(cell.tape::<f64>(steps, batch, true, chunk));
+                let mut z = Array2::zeros((steps * batch, 5));
+                cell.input.forward(&params, x.view(), z.view_mut());
+                let mut state = Array2::zeros((batch, 5));
+                let mut inputs = Inputs::projected(z.view(), batch);
+                cell.forward(&params, &mut inputs, state.view_mut(), &mut tape);
+                let mut g = Params::zeros(Arc::new(layout.clone()));
+                let d = OutGrad::Every(d_out.view());
+                let mut dz = InputGrads::new(&cell.input, x.view(), z.view_mut(), batch);
+                cell.backward(&params, &mut tape, d, &mut dz, &mut g);
+                (g.data, z)
+            };
+            let (want, want_dz) = grads(steps);
+            for chunk in [1, 2, 3] {
+                let (got, dz) = grads(chunk);
+                let err = |a: &[f64], b: &[f64]| {
+                    a.iter()
+                        .zip(b)
+                        .fold(0.0f64, |e, (a, b)| e.max((a - b).abs()))
+                };
+                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(scale > 1e-3, "gradients are not all vanishing");
+                assert!(
+                    err(&got, &want) < 1e-13 * scale,
+                    "{scheme:?}, chunk {chunk}: dM"
+                );
+                let (dz, want_dz) = (dz.as_slice().unwrap(), want_dz.as_slice().unwrap());
+                assert!(err(dz, want_dz) < 1e-13, "{scheme:?}, chunk {chunk}: dL/dz");
+            }
+        }
+    }
 
     #[test]
     fn matrices_follow_the_papers_definition() {

@@ -12,15 +12,15 @@
 //! `cell/bias_hh [4N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
 //! Per step one GEMM `h·W_hhᵀ` into the gate buffer; backward keeps the gate activations,
-//! sums `db_hh` a step at a time and `dW_hh = Σ_t dA_tᵀ·h_t` over all steps in one GEMM at
-//! the end. Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
+//! sums `db_hh` a step at a time and `dW_hh = Σ_t dA_tᵀ·h_t` in one GEMM a chunk of steps
+//! ([`InputGrads`], which holds dA = dL/dz). Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
 //! subnormals slow the GEMMs ~10×.
 
 use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
 use crate::nn::linear::sum_rows;
@@ -170,13 +170,13 @@ impl<F: Float> Cell<F> for Lstm {
         p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        mut da: ArrayViewMut2<F>,
+        da: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
         let tp = tape_of::<LstmTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.hc.slots() - 1;
-        let batch = da.nrows() / steps;
+        let (chunk, mut end) = (da.chunk(), steps);
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -192,7 +192,7 @@ impl<F: Float> Cell<F> for Lstm {
                 tp.dh.as_slice().expect("owned"),
                 tp.dc.as_slice_mut().expect("owned"),
             );
-            let mut da_t = da.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let mut da_t = da.at_mut(t);
             let da_t = flat_mut(&mut da_t);
             let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
             let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
@@ -213,15 +213,18 @@ impl<F: Float> Cell<F> for Lstm {
                 );
             }
             // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
-            let da_t = da.slice(s![t * batch..(t + 1) * batch, ..]);
+            let da_t = da.span(t..t + 1);
             tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
             // db_hh += Σ_rows dA_t while dA_t is in cache, not in a pass over all of dA.
             sum_rows(&mut tp.db, flat(&da_t));
+            if t.is_multiple_of(chunk) {
+                // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over the chunk.
+                let h = tp.hc.span(t, end - t).slice_move(s![.., ..n]);
+                self.recurrent.backward_weight(h, da.span(t..end), grads);
+                end = t;
+            }
+            da.done(t, grads);
         }
-
-        // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over all steps.
-        let h = tp.hc.span(0, steps).slice_move(s![.., ..n]);
-        self.recurrent.backward_weight(h, da.view(), grads);
         self.recurrent.add_bias_grad(grads, &tp.db);
     }
 }

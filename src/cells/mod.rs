@@ -118,6 +118,106 @@ impl<'a, F: Float> Inputs<'a, F> {
     }
 }
 
+/// Rows of per-step gradients a backward pass holds before summing them into weight
+/// gradients: two of `gemm_long`'s k-blocks, 256 KiB a buffer at width 128, so a chunk's
+/// gradients and the states they pair with are summed from L2, not re-read from memory.
+const CHUNK_ROWS: usize = 512;
+
+/// Steps of a chunk for batches of `batch` over `steps` steps (see [`InputGrads`]).
+pub fn chunk_steps(steps: usize, batch: usize) -> usize {
+    (CHUNK_ROWS / batch.max(1)).clamp(1, steps.max(1))
+}
+
+/// Where a backward pass writes dL/dz_t, the gradient at the projected input, and what sums
+/// it into the input layer's gradient (`dU += Σ_t dz_tᵀ·x_t`, `db += Σ_t dz_t`). The buffer
+/// holds a chunk of `c` steps, step `t` in slot `t mod c`; wide inputs pass the `[T·B, K]`
+/// buffer the forward pass projected into (`c = T`, summed in one GEMM at the end), narrow
+/// ones a chunk of [`chunk_steps`], summed as each chunk is done, so no `[T·B, K]` gradient
+/// is held: for the vanilla RNN that would be as large as all its states.
+///
+/// A backward pass runs `t = T−1 … 0`: it writes [`InputGrads::at_mut`]`(t)`, may read the
+/// chunk's steps back with [`InputGrads::span`] (a cell's own weight gradients), and calls
+/// [`InputGrads::done`]`(t)` once it is finished with step `t`.
+pub struct InputGrads<'a, F> {
+    input: &'a Linear,
+    x: ArrayView2<'a, F>,
+    buf: ArrayViewMut2<'a, F>,
+    batch: usize,
+    chunk: usize,
+}
+
+impl<'a, F: Float> InputGrads<'a, F> {
+    /// Gradients for inputs `x [T·B, p]` of `input`, `batch` rows a step, held in `buf`
+    /// (`[c·B, K]` for a chunk of `c` steps).
+    pub fn new(
+        input: &'a Linear,
+        x: ArrayView2<'a, F>,
+        buf: ArrayViewMut2<'a, F>,
+        batch: usize,
+    ) -> Self {
+        let chunk = buf.nrows() / batch;
+        assert!(
+            chunk > 0 && chunk * batch == buf.nrows(),
+            "a whole number of steps"
+        );
+        InputGrads {
+            input,
+            x,
+            buf,
+            batch,
+            chunk,
+        }
+    }
+
+    /// Steps T.
+    pub fn steps(&self) -> usize {
+        self.x.nrows() / self.batch
+    }
+
+    /// Steps a chunk holds; chunks start at multiples of it.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    fn rows(&self, ts: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let slot = ts.start % self.chunk;
+        assert!(
+            slot + ts.len() <= self.chunk,
+            "steps {ts:?} span two chunks of {}",
+            self.chunk
+        );
+        slot * self.batch..(slot + ts.len()) * self.batch
+    }
+
+    /// dL/dz_t, `[B, K]`, to be written.
+    pub fn at_mut(&mut self, t: usize) -> ArrayViewMut2<'_, F> {
+        let rows = self.rows(&(t..t + 1));
+        self.buf.slice_mut(ndarray::s![rows, ..])
+    }
+
+    /// dL/dz of steps `ts` (inside one chunk, none yet [`done`](Self::done)), `[len·B, K]`.
+    pub fn span(&self, ts: std::ops::Range<usize>) -> ArrayView2<'_, F> {
+        self.buf.slice(ndarray::s![self.rows(&ts), ..])
+    }
+
+    pub fn span_mut(&mut self, ts: std::ops::Range<usize>) -> ArrayViewMut2<'_, F> {
+        let rows = self.rows(&ts);
+        self.buf.slice_mut(ndarray::s![rows, ..])
+    }
+
+    /// Step `t` (and every later one) is final: at a chunk's first step, sums the chunk into
+    /// the input layer's gradient in `grads`.
+    pub fn done(&mut self, t: usize, grads: &mut Params<F>) {
+        if t.is_multiple_of(self.chunk) {
+            let end = (t + self.chunk).min(self.steps());
+            let x = self
+                .x
+                .slice(ndarray::s![t * self.batch..end * self.batch, ..]);
+            self.input.backward(x, self.span(t..end), grads);
+        }
+    }
+}
+
 /// A recurrence `h_{t+1} = Φ(h_t, z_t)` over projected inputs `z_t = x_t·Uᵀ + b`.
 pub trait Cell<F: Float>: Send + Sync {
     /// The input projection feeding the recurrence, `[p] → [input_width]`
@@ -158,16 +258,14 @@ pub trait Cell<F: Float>: Send + Sync {
     fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F>;
 
     /// BPTT through the last kept forward pass: accumulates the cell's parameter gradients
-    /// into `grads` and writes dL/dz into `dz`, `[T·B, K]` (the caller maps it through the
-    /// projection). `dz` is the model's `[T·B, K]` buffer of projected inputs, which no
-    /// backward reads (narrow inputs never fill it: [`Inputs`] projects them a step at a
-    /// time): reusing it saves a `[T·B, K]` gradient buffer on every tape.
+    /// into `grads`, and the input layer's through `dz` (see [`InputGrads`] for the order
+    /// of its calls).
     fn backward(
         &self,
         p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     );
 }

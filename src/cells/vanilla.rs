@@ -14,7 +14,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::Linear;
 use crate::nn::tanh_rnn::{TanhRnn, Update};
@@ -121,11 +121,12 @@ impl<F: Float> Cell<F> for Vanilla {
         p: &Params<F>,
         tape: &mut Tape,
         d_out: OutGrad<'_, F>,
-        dz: ArrayViewMut2<F>,
+        dz: &mut InputGrads<F>,
         grads: &mut Params<F>,
     ) {
-        // W is the parameter itself: dW accumulates straight into its gradient.
-        let dw = grads.matrix_mut(self.w);
-        tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, dz, dw)
+        // W is the parameter itself.
+        let dw = tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, dz, grads);
+        let mut g = grads.matrix_mut(self.w);
+        g += &dw;
     }
 }

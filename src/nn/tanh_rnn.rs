@@ -11,19 +11,20 @@
 //! ```text
 //! replace:   g_t = d⊙(1 − h_{t+1}²)    dL/dh_t = g_t·Wᵀ
 //! residual:  g_t = ε·d⊙(1 − a_t²)      dL/dh_t = d + g_t·Wᵀ
-//! both:      dL/dz_t = g_t             dW = Σ_t h_tᵀ·g_t   (one GEMM over all steps)
+//! both:      dL/dz_t = g_t             dW = Σ_t h_tᵀ·g_t   (one GEMM a chunk of steps)
 //! ```
 //!
 //! `g_t` and dL/dh_t are flushed to zero below ~1e-31 (f32; see [`flush_tiny`](super::act::flush_tiny)):
 //! subnormals slow the GEMMs several-fold, and an orthogonal W (Cayley) decays right through them.
 
 use crate::gemm::Packed;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::Steps;
 use super::act::{flush_all, tanh_add, tanh_back, tanh_step, weight_grad};
-use crate::cells::{Inputs, OutGrad};
+use crate::cells::{InputGrads, Inputs, OutGrad};
 use crate::float::Float;
+use crate::params::Params;
 
 /// How a step combines the previous state with the tanh branch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,6 +49,8 @@ pub struct TanhRnn<F> {
     /// `W` for forward and `Wᵀ` for backward, packed once a pass.
     w: Packed<F>,
     w_t: Packed<F>,
+    /// Backward's `dW`, `[N, N]`, which the cell maps to its parameters.
+    dw: Array2<F>,
 }
 
 impl<F: Float> TanhRnn<F> {
@@ -66,6 +69,7 @@ impl<F: Float> TanhRnn<F> {
             dh: Array2::zeros(if keep { (batch, n) } else { (0, 0) }),
             w: Packed::zeros(n, n),
             w_t: Packed::zeros(n, n),
+            dw: Array2::zeros((n, n)),
         }
     }
 
@@ -104,24 +108,26 @@ impl<F: Float> TanhRnn<F> {
     }
 
     /// BPTT through the last kept forward pass with the same `w`: writes `g_t` = dL/dz_t into
-    /// `dz [T·B, N]` and accumulates `dw += Σ h_tᵀ·g_t`.
+    /// `dz` (whose chunks go to the input layer's gradient in `grads`) and returns
+    /// `dW = Σ_t h_tᵀ·g_t`.
     pub fn backward(
         &mut self,
         w: ArrayView2<F>,
         d_out: OutGrad<'_, F>,
-        mut dz: ArrayViewMut2<F>,
-        mut dw: ArrayViewMut2<F>,
-    ) {
+        dz: &mut InputGrads<F>,
+        grads: &mut Params<F>,
+    ) -> ArrayView2<'_, F> {
         let steps = self.h.slots() - 1;
-        let batch = dz.nrows() / steps;
+        let (chunk, mut end) = (dz.chunk(), steps);
         self.w_t.assign(w.t());
         self.dh.fill(F::zero());
+        self.dw.fill(F::zero());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 self.dh += &d;
             }
             // dL/dh_t: through g_t·Wᵀ, plus the skip connection's identity when residual.
-            let mut g = dz.slice_mut(s![t * batch..(t + 1) * batch, ..]);
+            let mut g = dz.at_mut(t);
             let keep_dh = match self.update {
                 Update::Replace => {
                     tanh_back(self.dh.view(), self.h.at(t + 1), g.view_mut(), F::one());
@@ -134,7 +140,14 @@ impl<F: Float> TanhRnn<F> {
             };
             self.w_t.mul(F::one(), &g, keep_dh, &mut self.dh);
             flush_all(self.dh.view_mut());
+            if t.is_multiple_of(chunk) {
+                // dW += Σ h_tᵀ·g_t, one GEMM over the chunk.
+                let (h, g) = (self.h.span(t, end - t), dz.span(t..end));
+                weight_grad(h, g, F::one(), &mut self.dw.view_mut());
+                end = t;
+            }
+            dz.done(t, grads);
         }
-        weight_grad(self.h.span(0, steps), dz.view(), F::one(), &mut dw);
+        self.dw.view()
     }
 }
