@@ -259,9 +259,11 @@ impl<F: Float> Cell<F> for Antisymmetric {
             }
             Run::Gated(gt) => {
                 let steps = gt.h.slots() - 1;
+                let (chunk, mut end) = (dz.chunk(), steps);
                 let eps = F::of(self.cfg.eps);
                 gt.w_t.assign(tp.w.t());
                 gt.dh.fill(F::zero());
+                tp.dw.fill(F::zero());
                 for t in (0..steps).rev() {
                     if let Some(d) = d_out.at(t, steps) {
                         gt.dh += &d;
@@ -280,14 +282,14 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     }
                     gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
+                    if t.is_multiple_of(chunk) {
+                        // dW += Σ_t h_tᵀ·(δa + δg)_t, one GEMM over the chunk.
+                        let (h, g) = (gt.h.span(t, end - t), gt.a.span(t, end - t));
+                        weight_grad(h, g, F::one(), &mut tp.dw.view_mut());
+                        end = t;
+                    }
                     dz.done(t, grads);
                 }
-                weight_grad(
-                    gt.h.span(0, steps),
-                    gt.a.span(0, steps),
-                    F::zero(),
-                    &mut tp.dw.view_mut(),
-                );
             }
         }
         // dM = dW − dWᵀ (γI is constant).

@@ -13,7 +13,7 @@
 //! `cell/weight_hh [3N,N]`, `cell/bias_hh [3N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
 //! Per step one GEMM `h·W_hhᵀ`; backward sums `db_hh` a step at a time and
-//! `dW_hh = Σ_t dQ_tᵀ·h_t` over all steps in one GEMM at the end, `dQ` differing from `dZ`
+//! `dW_hh = Σ_t dQ_tᵀ·h_t` in one GEMM a chunk of steps, `dQ` differing from `dZ`
 //! only in the `n` block (`dQ_n = dZ_n⊙r`). Backward flushes vanishing gradients below
 //! ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
@@ -163,6 +163,7 @@ impl<F: Float> Cell<F> for Gru {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.h.slots() - 1;
+        let (chunk, mut end) = (dz.chunk(), steps);
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -188,12 +189,14 @@ impl<F: Float> Cell<F> for Gru {
             tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
             // db_hh += Σ_rows dQ_t while dQ_t is in cache, not in a pass over all of dQ.
             sum_rows(&mut tp.db, flat(&tp.act.at(t)));
+            if t.is_multiple_of(chunk) {
+                // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over the chunk while it is in cache.
+                let (h, dq) = (tp.h.span(t, end - t), tp.act.span(t, end - t));
+                self.recurrent.backward_weight(h, dq, grads);
+                end = t;
+            }
             dz.done(t, grads);
         }
-
-        // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over all steps.
-        self.recurrent
-            .backward_weight(tp.h.span(0, steps), tp.act.span(0, steps), grads);
         self.recurrent.add_bias_grad(grads, &tp.db);
     }
 }

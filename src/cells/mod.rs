@@ -130,34 +130,35 @@ pub fn chunk_steps(steps: usize, batch: usize) -> usize {
 
 /// Where a backward pass writes dL/dz_t, the gradient at the projected input, and what sums
 /// it into the input layer's gradient (`dU += Σ_t dz_tᵀ·x_t`, `db += Σ_t dz_t`). The buffer
-/// holds a chunk of `c` steps, step `t` in slot `t mod c`; wide inputs pass the `[T·B, K]`
-/// buffer the forward pass projected into (`c = T`, summed in one GEMM at the end), narrow
-/// ones a chunk of [`chunk_steps`], summed as each chunk is done, so no `[T·B, K]` gradient
-/// is held: for the vanilla RNN that would be as large as all its states.
+/// holds `s` steps, step `t` in slot `t mod s`; wide inputs pass the `[T·B, K]` buffer the
+/// forward pass projected into (`s = T`, summed in one GEMM at the end), narrow ones a chunk
+/// of [`chunk_steps`], summed as each chunk is done, so no `[T·B, K]` gradient is held: for
+/// the vanilla RNN that would be as large as all its states.
 ///
-/// A backward pass runs `t = T−1 … 0`: it writes [`InputGrads::at_mut`]`(t)`, may read the
-/// chunk's steps back with [`InputGrads::span`] (a cell's own weight gradients), and calls
-/// [`InputGrads::done`]`(t)` once it is finished with step `t`.
+/// A backward pass runs `t = T−1 … 0`: it writes [`InputGrads::at_mut`]`(t)`, may read steps
+/// back with [`InputGrads::span`] to sum its own weight gradients a [`InputGrads::chunk`] at
+/// a time, and calls [`InputGrads::done`]`(t)` once it is finished with step `t`.
 pub struct InputGrads<'a, F> {
     input: &'a Linear,
     x: ArrayView2<'a, F>,
     buf: ArrayViewMut2<'a, F>,
     batch: usize,
-    chunk: usize,
+    /// Steps the buffer holds.
+    slots: usize,
 }
 
 impl<'a, F: Float> InputGrads<'a, F> {
     /// Gradients for inputs `x [T·B, p]` of `input`, `batch` rows a step, held in `buf`
-    /// (`[c·B, K]` for a chunk of `c` steps).
+    /// (`[s·B, K]` for `s` steps).
     pub fn new(
         input: &'a Linear,
         x: ArrayView2<'a, F>,
         buf: ArrayViewMut2<'a, F>,
         batch: usize,
     ) -> Self {
-        let chunk = buf.nrows() / batch;
+        let slots = buf.nrows() / batch;
         assert!(
-            chunk > 0 && chunk * batch == buf.nrows(),
+            slots > 0 && slots * batch == buf.nrows(),
             "a whole number of steps"
         );
         InputGrads {
@@ -165,7 +166,7 @@ impl<'a, F: Float> InputGrads<'a, F> {
             x,
             buf,
             batch,
-            chunk,
+            slots,
         }
     }
 
@@ -174,17 +175,23 @@ impl<'a, F: Float> InputGrads<'a, F> {
         self.x.nrows() / self.batch
     }
 
-    /// Steps a chunk holds; chunks start at multiples of it.
+    /// Steps a cell sums its weight gradients over at a time, from a multiple of it: a
+    /// [`chunk_steps`] when the buffer holds the whole sequence, else the steps it holds.
     pub fn chunk(&self) -> usize {
-        self.chunk
+        let steps = self.steps();
+        if self.slots == steps {
+            chunk_steps(steps, self.batch)
+        } else {
+            self.slots
+        }
     }
 
     fn rows(&self, ts: &std::ops::Range<usize>) -> std::ops::Range<usize> {
-        let slot = ts.start % self.chunk;
+        let slot = ts.start % self.slots;
         assert!(
-            slot + ts.len() <= self.chunk,
-            "steps {ts:?} span two chunks of {}",
-            self.chunk
+            slot + ts.len() <= self.slots,
+            "steps {ts:?} run past the {} the buffer holds",
+            self.slots
         );
         slot * self.batch..(slot + ts.len()) * self.batch
     }
@@ -195,7 +202,8 @@ impl<'a, F: Float> InputGrads<'a, F> {
         self.buf.slice_mut(ndarray::s![rows, ..])
     }
 
-    /// dL/dz of steps `ts` (inside one chunk, none yet [`done`](Self::done)), `[len·B, K]`.
+    /// dL/dz of steps `ts` (inside one [`chunk`](Self::chunk), none yet [`done`](Self::done)),
+    /// `[len·B, K]`.
     pub fn span(&self, ts: std::ops::Range<usize>) -> ArrayView2<'_, F> {
         self.buf.slice(ndarray::s![self.rows(&ts), ..])
     }
@@ -205,11 +213,11 @@ impl<'a, F: Float> InputGrads<'a, F> {
         self.buf.slice_mut(ndarray::s![rows, ..])
     }
 
-    /// Step `t` (and every later one) is final: at a chunk's first step, sums the chunk into
-    /// the input layer's gradient in `grads`.
+    /// Step `t` (and every later one) is final: when `t` is the first step the buffer holds,
+    /// sums what it holds into the input layer's gradient in `grads`.
     pub fn done(&mut self, t: usize, grads: &mut Params<F>) {
-        if t.is_multiple_of(self.chunk) {
-            let end = (t + self.chunk).min(self.steps());
+        if t.is_multiple_of(self.slots) {
+            let end = (t + self.slots).min(self.steps());
             let x = self
                 .x
                 .slice(ndarray::s![t * self.batch..end * self.batch, ..]);
