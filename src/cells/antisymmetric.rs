@@ -109,9 +109,8 @@ pub struct Antisymmetric {
 
 /// What a forward pass records.
 struct AntisymmetricTape<F> {
-    /// `W = M − Mᵀ − γI`, built once a pass, and its gradient.
+    /// `W = M − Mᵀ − γI`, built once a pass.
     w: Array2<F>,
-    dw: Array2<F>,
     run: Run<F>,
 }
 
@@ -133,9 +132,10 @@ struct GatedTape<F> {
     prod: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
-    /// `W` (forward) and `Wᵀ` (backward), packed once a pass.
+    /// `W` (forward) and `Wᵀ` (backward), packed once a pass, and backward's `dW`.
     w: Packed<F>,
     w_t: Packed<F>,
+    dw: Array2<F>,
 }
 
 impl Antisymmetric {
@@ -172,6 +172,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 dh: Array2::zeros((batch, n)),
                 w: Packed::zeros(n, n),
                 w_t: Packed::zeros(n, n),
+                dw: Array2::zeros((n, n)),
             })
         } else {
             Run::Plain(TanhRnn::new(
@@ -184,7 +185,6 @@ impl<F: Float> Cell<F> for Antisymmetric {
         };
         Box::new(AntisymmetricTape::<F> {
             w: Array2::zeros((n, n)),
-            dw: Array2::zeros((n, n)),
             run,
         })
     }
@@ -252,18 +252,14 @@ impl<F: Float> Cell<F> for Antisymmetric {
     ) {
         let tp = tape_of::<AntisymmetricTape<F>>(tape);
         let n = self.cfg.hidden;
-        match &mut tp.run {
-            Run::Plain(run) => {
-                let dw = run.backward(tp.w.view(), d_out, dz, grads);
-                tp.dw.assign(&dw);
-            }
+        let dw = match &mut tp.run {
+            Run::Plain(run) => run.backward(tp.w.view(), d_out, dz, grads),
             Run::Gated(gt) => {
                 let steps = gt.h.slots() - 1;
-                let (chunk, mut end) = (dz.chunk(), steps);
                 let eps = F::of(self.cfg.eps);
                 gt.w_t.assign(tp.w.t());
                 gt.dh.fill(F::zero());
-                tp.dw.fill(F::zero());
+                gt.dw.fill(F::zero());
                 for t in (0..steps).rev() {
                     if let Some(d) = d_out.at(t, steps) {
                         gt.dh += &d;
@@ -282,20 +278,20 @@ impl<F: Float> Cell<F> for Antisymmetric {
                     }
                     gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
                     flush_all(gt.dh.view_mut());
-                    if t.is_multiple_of(chunk) {
+                    if let Some(ts) = dz.chunk_from(t) {
                         // dW += Σ_t h_tᵀ·(δa + δg)_t, one GEMM over the chunk.
-                        let (h, g) = (gt.h.span(t, end - t), gt.a.span(t, end - t));
-                        weight_grad(h, g, F::one(), &mut tp.dw.view_mut());
-                        end = t;
+                        let (h, g) = (gt.h.span(ts.start, ts.len()), gt.a.span(ts.start, ts.len()));
+                        weight_grad(h, g, F::one(), &mut gt.dw.view_mut());
                     }
                     dz.done(t, grads);
                 }
+                gt.dw.view()
             }
-        }
+        };
         // dM = dW − dWᵀ (γI is constant).
         Zip::from(&mut grads.matrix_mut(self.m))
-            .and(&tp.dw)
-            .and(&tp.dw.t())
+            .and(&dw)
+            .and(&dw.t())
             .for_each(|g, &dij, &dji| *g += dij - dji);
     }
 }

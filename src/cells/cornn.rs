@@ -222,7 +222,6 @@ impl<F: Float> Cell<F> for Cornn {
         let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = tp.s.slots() - 1;
-        let (chunk, mut end) = (delta.chunk(), steps);
         let dt = F::of(self.cfg.dt);
         let (dt_gamma, damp) = (
             dt * F::of(self.cfg.gamma),
@@ -253,11 +252,10 @@ impl<F: Float> Cell<F> for Cornn {
             }
             tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
             flush_all(tp.ds.view_mut());
-            if t.is_multiple_of(chunk) {
+            if let Some(ts) = delta.chunk_from(t) {
                 // d[Wᵀ; 𝒲ᵀ] += Σ s_tᵀ·δ_t, one GEMM over the chunk.
-                let (s_t, d) = (tp.s.span(t, end - t), delta.span(t..end));
+                let (s_t, d) = (tp.s.span(ts.start, ts.len()), delta.span(ts));
                 weight_grad(s_t, d, F::one(), &mut tp.dwt.view_mut());
-                end = t;
             }
             delta.done(t, grads);
         }

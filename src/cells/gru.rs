@@ -163,7 +163,6 @@ impl<F: Float> Cell<F> for Gru {
         let tp = tape_of::<GruTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.h.slots() - 1;
-        let (chunk, mut end) = (dz.chunk(), steps);
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -189,11 +188,13 @@ impl<F: Float> Cell<F> for Gru {
             tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
             // db_hh += Σ_rows dQ_t while dQ_t is in cache, not in a pass over all of dQ.
             sum_rows(&mut tp.db, flat(&tp.act.at(t)));
-            if t.is_multiple_of(chunk) {
+            if let Some(ts) = dz.chunk_from(t) {
                 // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over the chunk while it is in cache.
-                let (h, dq) = (tp.h.span(t, end - t), tp.act.span(t, end - t));
+                let (h, dq) = (
+                    tp.h.span(ts.start, ts.len()),
+                    tp.act.span(ts.start, ts.len()),
+                );
                 self.recurrent.backward_weight(h, dq, grads);
-                end = t;
             }
             dz.done(t, grads);
         }

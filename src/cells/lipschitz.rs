@@ -23,7 +23,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, chunk_from, tape_of, tape_ref};
 use crate::float::Float;
 use crate::nn::act::weight_grads;
 use crate::nn::{Linear, Steps, blocks, flat, flat_mut};
@@ -476,14 +476,9 @@ impl<F: Float> Cell<F> for Lipschitz {
 
         tp.dh.fill(F::zero());
         let mut dwa = Array2::<F>::zeros((n, 2 * n));
-        // Stage gradients are summed a chunk at a time, within the chunks dz holds: its own
-        // when the tape's buffers hold that many steps, else the tape's inside a whole sequence.
-        let chunk = match (dz.chunk(), tp.g1.slots()) {
-            (c, slots) if c <= slots => c,
-            (c, slots) if c == steps => slots,
-            (c, slots) => panic!("dL/dz in chunks of {c} steps, stage gradients in {slots}"),
-        };
-        let mut end = steps;
+        // Stage gradients are summed a chunk at a time: dz's, or fewer steps if the tape's
+        // buffers hold fewer (`InputGrads::span` checks that a chunk stays inside what dz holds).
+        let chunk = dz.chunk().min(tp.g1.slots());
         for t in (0..steps).rev() {
             if let Some(d) = d_out.at(t, steps) {
                 tp.dh += &d;
@@ -506,10 +501,9 @@ impl<F: Float> Cell<F> for Lipschitz {
             }
             tp.w_t.mul(F::one(), &dz_t, F::one(), &mut tp.dh);
             tp.a_t.mul(F::one(), &tp.g1.at(slot), F::one(), &mut tp.dh);
-            if t.is_multiple_of(chunk) {
+            if let Some(ts) = chunk_from(t, chunk, steps) {
                 let mut dwa = dwa.view_mut();
-                tp.sum_weight_grads(t..end, self.rk2(), dz.span_mut(t..end), &mut dwa);
-                end = t;
+                tp.sum_weight_grads(ts.clone(), self.rk2(), dz.span_mut(ts), &mut dwa);
             }
             dz.done(t, grads);
         }

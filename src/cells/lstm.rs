@@ -176,7 +176,6 @@ impl<F: Float> Cell<F> for Lstm {
         let tp = tape_of::<LstmTape<F>>(tape);
         let n = self.hidden;
         let steps = tp.hc.slots() - 1;
-        let (chunk, mut end) = (da.chunk(), steps);
         tp.w.assign(p.matrix(self.recurrent.weight));
 
         tp.dh.fill(F::zero());
@@ -217,11 +216,10 @@ impl<F: Float> Cell<F> for Lstm {
             tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
             // db_hh += Σ_rows dA_t while dA_t is in cache, not in a pass over all of dA.
             sum_rows(&mut tp.db, flat(&da_t));
-            if t.is_multiple_of(chunk) {
+            if let Some(ts) = da.chunk_from(t) {
                 // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over the chunk.
-                let h = tp.hc.span(t, end - t).slice_move(s![.., ..n]);
-                self.recurrent.backward_weight(h, da.span(t..end), grads);
-                end = t;
+                let h = tp.hc.span(ts.start, ts.len()).slice_move(s![.., ..n]);
+                self.recurrent.backward_weight(h, da.span(ts), grads);
             }
             da.done(t, grads);
         }

@@ -128,6 +128,13 @@ pub fn chunk_steps(steps: usize, batch: usize) -> usize {
     (CHUNK_ROWS / batch.max(1)).clamp(1, steps.max(1))
 }
 
+/// In chunks of `chunk` steps from each multiple of it (the last one ending at `steps`), the
+/// chunk that starts at step `t`, if one does: what a backward pass, running `t` down,
+/// completes at `t`.
+pub fn chunk_from(t: usize, chunk: usize, steps: usize) -> Option<std::ops::Range<usize>> {
+    t.is_multiple_of(chunk).then(|| t..(t + chunk).min(steps))
+}
+
 /// Where a backward pass writes dL/dz_t, the gradient at the projected input, and what sums
 /// it into the input layer's gradient (`dU += Σ_t dz_tᵀ·x_t`, `db += Σ_t dz_t`). The buffer
 /// holds `s` steps, step `t` in slot `t mod s`; wide inputs pass the `[T·B, K]` buffer the
@@ -186,6 +193,12 @@ impl<'a, F: Float> InputGrads<'a, F> {
         }
     }
 
+    /// The chunk of [`chunk`](Self::chunk) steps that starts at step `t`, if one does
+    /// ([`chunk_from`]).
+    pub fn chunk_from(&self, t: usize) -> Option<std::ops::Range<usize>> {
+        chunk_from(t, self.chunk(), self.steps())
+    }
+
     fn rows(&self, ts: &std::ops::Range<usize>) -> std::ops::Range<usize> {
         let slot = ts.start % self.slots;
         assert!(
@@ -216,12 +229,10 @@ impl<'a, F: Float> InputGrads<'a, F> {
     /// Step `t` (and every later one) is final: when `t` is the first step the buffer holds,
     /// sums what it holds into the input layer's gradient in `grads`.
     pub fn done(&mut self, t: usize, grads: &mut Params<F>) {
-        if t.is_multiple_of(self.slots) {
-            let end = (t + self.slots).min(self.steps());
-            let x = self
-                .x
-                .slice(ndarray::s![t * self.batch..end * self.batch, ..]);
-            self.input.backward(x, self.span(t..end), grads);
+        if let Some(ts) = chunk_from(t, self.slots, self.steps()) {
+            let rows = ts.start * self.batch..ts.end * self.batch;
+            let x = self.x.slice(ndarray::s![rows, ..]);
+            self.input.backward(x, self.span(ts), grads);
         }
     }
 }

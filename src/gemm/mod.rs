@@ -342,14 +342,12 @@ mod tests {
                 let a = wide.slice(s![.., 2..k + 2]);
                 let pt = random(n, k, &mut rng);
                 let c0 = random(m, n, &mut rng);
-                let want = {
-                    let (a, p, c) = (
-                        a.mapv(f64::from),
-                        pt.t().mapv(f64::from),
-                        c0.mapv(f64::from),
-                    );
+                // 0.7·A·P + β·C0 in f64.
+                let reference = |p: ArrayView2<f32>| {
+                    let (a, p, c) = (a.mapv(f64::from), p.mapv(f64::from), c0.mapv(f64::from));
                     (a.dot(&p) * 0.7 + c * f64::from(beta)).mapv(|v| v as f32)
                 };
+                let want = reference(pt.t());
                 let start = if beta == 0.0 {
                     Array2::from_elem((m, n), f32::NAN)
                 } else {
@@ -377,10 +375,7 @@ mod tests {
                     let p2 = p.slice(s![.., ..;-1]);
                     let mut cat = ndarray::concatenate![ndarray::Axis(1), start, start];
                     gemm_cat(0.7, &at.t(), &[p.view(), p2], beta, &mut cat.view_mut());
-                    let want2 = {
-                        let (a, p, c) = (a.mapv(f64::from), p2.mapv(f64::from), c0.mapv(f64::from));
-                        (a.dot(&p) * 0.7 + c * f64::from(beta)).mapv(|v| v as f32)
-                    };
+                    let want2 = reference(p2);
                     for (got, want, half) in
                         [(s![.., ..n], &want, "left"), (s![.., n..], &want2, "right")]
                     {

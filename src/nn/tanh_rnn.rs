@@ -118,7 +118,6 @@ impl<F: Float> TanhRnn<F> {
         grads: &mut Params<F>,
     ) -> ArrayView2<'_, F> {
         let steps = self.h.slots() - 1;
-        let (chunk, mut end) = (dz.chunk(), steps);
         self.w_t.assign(w.t());
         self.dh.fill(F::zero());
         self.dw.fill(F::zero());
@@ -140,11 +139,10 @@ impl<F: Float> TanhRnn<F> {
             };
             self.w_t.mul(F::one(), &g, keep_dh, &mut self.dh);
             flush_all(self.dh.view_mut());
-            if t.is_multiple_of(chunk) {
+            if let Some(ts) = dz.chunk_from(t) {
                 // dW += Σ h_tᵀ·g_t, one GEMM over the chunk.
-                let (h, g) = (self.h.span(t, end - t), dz.span(t..end));
+                let (h, g) = (self.h.span(ts.start, ts.len()), dz.span(ts));
                 weight_grad(h, g, F::one(), &mut self.dw.view_mut());
-                end = t;
             }
             dz.done(t, grads);
         }
