@@ -12,6 +12,11 @@ per-step product 64x128x256 through lrnn's packed AVX-512 kernel, and with `--to
 MKL's 2048^3 SGEMM on the same threads (best of five). The FMA peak (`lrnn bench
 --fma-peak`, register-only FMA chains on the same cores, best of three) is printed beside it:
 the arithmetic ceiling no GEMM passes, so it shows how much of the machine the roofline is.
+
+With `--amx`, every cell is timed again under `--gemm amx` (three bf16 products a GEMM on the
+AMX tiles, PyTorch's float32 matmul precision "high"), each beside a fresh run of the default
+so the ratio compares moments next to each other. Those rows are not f32 and are not held to
+the f32 roofline.
 """
 import argparse
 import json
@@ -45,6 +50,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--torch", metavar="PYTHON", help="a Python with torch, to time scripts/bench_torch.py too")
+    ap.add_argument("--amx", action="store_true", help="also time every cell under --gemm amx (bf16x3)")
     a = ap.parse_args()
     common = ["--threads", str(a.threads)]
     peaks = [
@@ -81,6 +87,27 @@ def main():
             f"| {r['peak_over_activations']:.2f} |",
             flush=True,
         )
+    if a.amx:
+        amx_peak = max(
+            bench(a.lrnn, ["--gemm-peak", "64x128x256", "--steps", "20000", "--gemm", "amx", *common])["gflop_per_s"]
+            for _ in range(3)
+        )
+        print(f"\nUnder `--gemm amx` (bf16x3 on AMX tiles; its 64x128x256 step product: {amx_peak:.0f} GFLOP/s,")
+        print("f32-equivalent), each cell right after a run of the default backend:\n")
+        print("| cell | default step (s) | amx step (s) | amx spread (IQR, s) | amx GFLOP/s | default / amx |")
+        print("|---|---|---|---|---|---|")
+        for model, extra in CELLS:
+            runs = [
+                bench(a.lrnn, ["--model", model, *extra, *common, "--steps", str(a.steps), "--warmup", "2", *gemm])
+                for gemm in ([], ["--gemm", "amx"])
+            ]
+            assert "amx" in runs[1]["backend"], runs[1]["backend"]
+            d, x = runs
+            print(
+                f"| {x['model']} | {d['median_step_s']:.3f} | {x['median_step_s']:.3f} | {x['iqr_step_s']:.3f} "
+                f"| {x['gflop_per_s']:.0f} | {d['median_step_s'] / x['median_step_s']:.2f} |",
+                flush=True,
+            )
     if a.torch:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_torch.py")
         print(f"\nPyTorch on this CPU, same run ({a.threads} threads):\n")

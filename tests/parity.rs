@@ -88,6 +88,24 @@ fn both_gemm_backends_match_pytorch() {
     check_case_with("lstm", "gemm = \"matrixmultiply\"");
 }
 
+/// The opt-in `amx` backend (bf16x3; on CPUs without AMX-BF16 it runs as `avx512`) on
+/// every case, within the same 10⁻⁴ of the largest gradient.
+#[test]
+fn amx_backend_matches_pytorch() {
+    for case in [
+        "lipschitz_euler",
+        "lipschitz_rk2",
+        "lstm",
+        "gru",
+        "antisymmetric",
+        "antisymmetric_gated",
+        "cayley",
+        "cornn",
+    ] {
+        check_case_with(case, "gemm = \"amx\"");
+    }
+}
+
 #[test]
 fn lipschitz_rk2_matches_pytorch() {
     check_case("lipschitz_rk2");

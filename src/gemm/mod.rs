@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::float::Float;
 
 #[cfg(target_arch = "x86_64")]
+pub mod amx;
+#[cfg(target_arch = "x86_64")]
 pub mod avx512;
 
 /// A GEMM implementation.
@@ -31,6 +33,10 @@ pub enum Backend {
     /// weight-gradient products (see `long_avx512`), run this crate's AVX-512 kernel (where
     /// the CPU has AVX-512F; else `matrixmultiply` throughout).
     Avx512,
+    /// `avx512`, except that those f32 products run on the AMX tile unit as three bf16
+    /// products with f32 accumulation (PyTorch's float32 matmul precision "high"; error
+    /// ~10⁻⁶ of `Σ|a·b|`, see [`amx`]), where the CPU has AMX-BF16; else as `avx512`.
+    Amx,
 }
 
 static BACKEND: AtomicU8 = AtomicU8::new(0);
@@ -40,11 +46,29 @@ pub fn set_backend(b: Backend) {
     BACKEND.store(b as u8, Ordering::Relaxed);
 }
 
+std::thread_local! {
+    /// A backend for this thread alone, set by [`with_backend`].
+    static SCOPED: std::cell::Cell<Option<Backend>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `b` as this thread's backend, whatever the process-wide one is: tests of
+/// one backend, without changing the GEMMs of tests that run beside them.
+pub fn with_backend<R>(b: Backend, f: impl FnOnce() -> R) -> R {
+    let before = SCOPED.replace(Some(b));
+    let out = f();
+    SCOPED.set(before);
+    out
+}
+
 pub fn backend() -> Backend {
+    if let Some(b) = SCOPED.get() {
+        return b;
+    }
     match BACKEND.load(Ordering::Relaxed) {
         0 => Backend::Openblas,
         1 => Backend::Matrixmultiply,
-        _ => Backend::Avx512,
+        2 => Backend::Avx512,
+        _ => Backend::Amx,
     }
 }
 
@@ -60,7 +84,15 @@ pub fn describe() -> String {
         Backend::Avx512 if avx512_kernel() => {
             format!("lrnn avx512 kernel for packed recurrent weights, else {MATRIXMULTIPLY}")
         }
-        Backend::Avx512 => format!("{MATRIXMULTIPLY}; no AVX-512F on this CPU for lrnn's kernel"),
+        Backend::Amx if amx_kernel() => format!(
+            "lrnn amx bf16x3 kernel for packed recurrent weights and weight gradients, else {MATRIXMULTIPLY}"
+        ),
+        Backend::Amx if avx512_kernel() => format!(
+            "lrnn avx512 kernel (no AMX-BF16 on this CPU) for packed recurrent weights, else {MATRIXMULTIPLY}"
+        ),
+        Backend::Avx512 | Backend::Amx => {
+            format!("{MATRIXMULTIPLY}; no AVX-512F on this CPU for lrnn's kernel")
+        }
     }
 }
 
@@ -70,7 +102,17 @@ const MATRIXMULTIPLY: &str = "matrixmultiply 0.3 (avx512 feature, runtime SIMD d
 fn avx512_kernel() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        backend() == Backend::Avx512 && avx512::available()
+        matches!(backend(), Backend::Avx512 | Backend::Amx) && avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether those products run on AMX tiles instead: the backend asks for it and the CPU has it.
+fn amx_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        backend() == Backend::Amx && amx::available()
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
@@ -91,8 +133,10 @@ pub fn gemm<F, S1, S2, S3>(
 {
     match backend() {
         Backend::Openblas => general_mat_mul(alpha, a, b, beta, c),
-        Backend::Avx512 if long_avx512(a, b, c) => long(alpha, a, &[b.view()], beta, c),
-        Backend::Matrixmultiply | Backend::Avx512 => {
+        Backend::Avx512 | Backend::Amx if long_avx512(a, b, c) => {
+            long(alpha, a, &[b.view()], beta, c)
+        }
+        Backend::Matrixmultiply | Backend::Avx512 | Backend::Amx => {
             let ((m, k), (k2, n)) = (a.dim(), b.dim());
             assert!(
                 k == k2 && c.dim() == (m, n),
@@ -140,7 +184,7 @@ pub fn gemm_cat<F: Float>(
         bs.iter().map(|b| b.dim()).collect::<Vec<_>>(),
         c.dim()
     );
-    if backend() == Backend::Avx512 && long_avx512(a, &bs[0], &c.slice(s![.., ..n])) {
+    if long_avx512(a, &bs[0], &c.slice(s![.., ..n])) {
         return long(alpha, a, bs, beta, c);
     }
     for (i, b) in bs.iter().enumerate() {
@@ -176,19 +220,18 @@ fn long<F: Float, S1, S3>(
         .iter()
         .map(|b| operand(b.as_ptr(), b.strides()))
         .collect();
+    let (a, c) = (
+        operand(a.as_ptr(), a.strides()),
+        (c.as_mut_ptr() as *mut f32, c.strides()[0]),
+    );
+    if amx_kernel() && alpha == F::one() && (beta == F::zero() || beta == F::one()) {
+        // SAFETY: as below.
+        return unsafe { amx::gemm_long((m, k, n), a, &bs, beta == F::one(), c) };
+    }
     // SAFETY: long_avx512 checked F = f32, the CPU, the shapes and the unit column stride of
     // `c`, and the caller that every block has the first one's shape; `c` is borrowed
     // mutably, so it aliases no input.
-    unsafe {
-        avx512::gemm_long(
-            (m, k, n),
-            f(alpha),
-            operand(a.as_ptr(), a.strides()),
-            &bs,
-            f(beta),
-            (c.as_mut_ptr() as *mut f32, c.strides()[0]),
-        )
-    }
+    unsafe { avx512::gemm_long((m, k, n), f(alpha), a, &bs, f(beta), c) }
 }
 
 /// Whether [`gemm`] sends this product to [`avx512::gemm_long`]: f32 under the `avx512`
@@ -223,6 +266,8 @@ pub struct Packed<F> {
     plain: Array2<F>,
     #[cfg(target_arch = "x86_64")]
     panels: Option<avx512::Panels>,
+    #[cfg(target_arch = "x86_64")]
+    tiles: Option<amx::Tiles>,
 }
 
 impl<F: Float> Packed<F> {
@@ -231,6 +276,8 @@ impl<F: Float> Packed<F> {
             plain: Array2::zeros((k, n)),
             #[cfg(target_arch = "x86_64")]
             panels: None,
+            #[cfg(target_arch = "x86_64")]
+            tiles: None,
         }
     }
 
@@ -263,6 +310,20 @@ impl<F: Float> Packed<F> {
         } else {
             self.panels = None;
         }
+        #[cfg(target_arch = "x86_64")]
+        if TypeId::of::<F>() == TypeId::of::<f32>() && amx_kernel() && !self.plain.is_empty() {
+            let (k, n) = self.plain.dim();
+            let s = self.plain.strides();
+            let b = avx512::Strided {
+                ptr: self.plain.as_ptr() as *const f32,
+                rs: s[0],
+                cs: s[1],
+            };
+            // SAFETY: as above, and the CPU has AMX-BF16.
+            unsafe { self.tiles.get_or_insert_default().pack(b, k, n) };
+        } else {
+            self.tiles = None;
+        }
     }
 
     /// `c ← alpha·a·P + beta·c`; `c` need not be initialised when `beta` is zero.
@@ -271,6 +332,31 @@ impl<F: Float> Packed<F> {
         S1: Data<Elem = F>,
         S3: DataMut<Elem = F>,
     {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(tiles) = self.tiles.as_ref().filter(|_| amx_kernel())
+            && alpha == F::one()
+            && (beta == F::zero() || beta == F::one())
+            && c.strides()[1] == 1
+        {
+            let (m, k) = a.dim();
+            assert!(
+                (k, c.dim()) == (tiles.dim().0, (m, tiles.dim().1)),
+                "gemm shapes {:?}·{:?} → {:?}",
+                a.dim(),
+                tiles.dim(),
+                c.dim()
+            );
+            let s = a.strides();
+            let a = avx512::Strided {
+                ptr: a.as_ptr() as *const f32,
+                rs: s[0],
+                cs: s[1],
+            };
+            let c = (c.as_mut_ptr() as *mut f32, c.strides()[0]);
+            // SAFETY: tiles exist only for F = f32 on a CPU with AMX-BF16; the views have the
+            // checked shapes and `c` is borrowed mutably.
+            return unsafe { amx::gemm_packed(m, a, tiles, beta == F::one(), c) };
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some(panels) = self.panels.as_ref().filter(|_| avx512_kernel()) {
             let (m, k) = a.dim();
@@ -315,6 +401,16 @@ mod tests {
         Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0))
     }
 
+    /// `[c | c]` in row-major order, which `gemm_cat`'s long path needs: `concatenate!` along
+    /// columns returns column-major, and the tests silently ran the one-GEMM-a-block fallback.
+    fn side_by_side(c: &Array2<f32>) -> Array2<f32> {
+        let n = c.ncols();
+        let mut cat = Array2::zeros((c.nrows(), 2 * n));
+        cat.slice_mut(s![.., ..n]).assign(c);
+        cat.slice_mut(s![.., n..]).assign(c);
+        cat
+    }
+
     fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
         (a - b).iter().fold(0.0, |m, v| m.max(v.abs()))
     }
@@ -354,41 +450,107 @@ mod tests {
                     c0.clone()
                 };
 
-                set_backend(Backend::Avx512);
-                let mut packed = Packed::zeros(k, n);
-                packed.assign(pt.t());
-                assert!(packed.panels.is_some(), "the avx512 backend packs f32");
-                let mut got = start.clone();
-                packed.mul(0.7, &a, beta, &mut got);
-                let tol = 1e-5 * k as f32;
-                assert!(max_diff(&got, &want) < tol, "packed {m}x{k}x{n} β={beta}");
+                with_backend(Backend::Avx512, || {
+                    let mut packed = Packed::zeros(k, n);
+                    packed.assign(pt.t());
+                    assert!(packed.panels.is_some(), "the avx512 backend packs f32");
+                    let mut got = start.clone();
+                    packed.mul(0.7, &a, beta, &mut got);
+                    let tol = 1e-5 * k as f32;
+                    assert!(max_diff(&got, &want) < tol, "packed {m}x{k}x{n} β={beta}");
 
-                // Long: A given transposed (unit row stride), as Hᵀ in a weight gradient.
-                let at = a.t().to_owned();
-                let p = pt.t().as_standard_layout().into_owned();
-                let mut got = start.clone();
-                if long_avx512(&at.t(), &p, &got) {
-                    gemm(0.7, &at.t(), &p, beta, &mut got);
-                    assert!(max_diff(&got, &want) < tol, "long {m}x{k}x{n} β={beta}");
-                    long += 1;
-                    // Two products sharing A, `[P | P reversed along n]`, as one.
-                    let p2 = p.slice(s![.., ..;-1]);
-                    let mut cat = ndarray::concatenate![ndarray::Axis(1), start, start];
-                    gemm_cat(0.7, &at.t(), &[p.view(), p2], beta, &mut cat.view_mut());
-                    let want2 = reference(p2);
-                    for (got, want, half) in
-                        [(s![.., ..n], &want, "left"), (s![.., n..], &want2, "right")]
-                    {
-                        let got = cat.slice(got).to_owned();
-                        assert!(
-                            max_diff(&got, want) < tol,
-                            "cat {half} {m}x{k}x{n} β={beta}"
-                        );
+                    // Long: A given transposed (unit row stride), as Hᵀ in a weight gradient.
+                    let at = a.t().to_owned();
+                    let p = pt.t().as_standard_layout().into_owned();
+                    let mut got = start.clone();
+                    if long_avx512(&at.t(), &p, &got) {
+                        gemm(0.7, &at.t(), &p, beta, &mut got);
+                        assert!(max_diff(&got, &want) < tol, "long {m}x{k}x{n} β={beta}");
+                        long += 1;
+                        // Two products sharing A, `[P | P reversed along n]`, as one.
+                        let p2 = p.slice(s![.., ..;-1]);
+                        let mut cat = side_by_side(&start);
+                        gemm_cat(0.7, &at.t(), &[p.view(), p2], beta, &mut cat.view_mut());
+                        let want2 = reference(p2);
+                        for (got, want, half) in
+                            [(s![.., ..n], &want, "left"), (s![.., n..], &want2, "right")]
+                        {
+                            let got = cat.slice(got).to_owned();
+                            assert!(
+                                max_diff(&got, want) < tol,
+                                "cat {half} {m}x{k}x{n} β={beta}"
+                            );
+                        }
                     }
-                }
-                set_backend(Backend::default());
+                });
             }
         }
         assert_eq!(long, 9, "three shapes have k ≥ m, n: three βs each");
+    }
+
+    /// The AMX bf16x3 kernels against f64, elementwise within 10⁻⁵ of `Σ_k |a·p|`: a plain
+    /// bf16 product (8 mantissa bits) misses that by ~100×. Shapes with partial blocks, `k`
+    /// over several 512-deep blocks and not a whole k-step, strided and reversed operands.
+    #[test]
+    fn amx_kernels_match_a_reference_product() {
+        if !amx::available() {
+            eprintln!("skipped: this CPU has no AMX-BF16 (or the OS does not allow tiles)");
+            return;
+        }
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 7, 33),
+            (64, 128, 256),
+            (40, 1100, 70),
+            (3, 600, 5),
+        ] {
+            for &beta in &[0.0f32, 1.0] {
+                let wide = random(m, k + 5, &mut rng);
+                let a = wide.slice(s![.., 2..k + 2]);
+                let pt = random(n, k, &mut rng);
+                let c0 = random(m, n, &mut rng);
+                let check = |got: &Array2<f32>, p: ArrayView2<f32>, what: &str| {
+                    let (a, p) = (a.mapv(f64::from), p.mapv(f64::from));
+                    let want = a.dot(&p) + c0.mapv(f64::from) * f64::from(beta);
+                    let scale = a.mapv(f64::abs).dot(&p.mapv(f64::abs));
+                    let worst = ndarray::Zip::from(got)
+                        .and(&want)
+                        .and(&scale)
+                        .fold(0f64, |w, &g, &r, &s| w.max((f64::from(g) - r).abs() / s));
+                    assert!(
+                        worst < 1e-5,
+                        "{what} {m}x{k}x{n} β={beta}: error {worst:.2e} of Σ|a·p|"
+                    );
+                };
+                let start = if beta == 0.0 {
+                    Array2::from_elem((m, n), f32::NAN)
+                } else {
+                    c0.clone()
+                };
+
+                with_backend(Backend::Amx, || {
+                    let mut packed = Packed::zeros(k, n);
+                    packed.assign(pt.t());
+                    assert!(
+                        packed.tiles.is_some(),
+                        "the amx backend packs f32 into tiles"
+                    );
+                    let mut got = start.clone();
+                    packed.mul(1.0, &a, beta, &mut got);
+                    check(&got, pt.t(), "packed");
+
+                    let at = a.t().to_owned();
+                    let p = pt.t().as_standard_layout().into_owned();
+                    if long_avx512(&at.t(), &p, &got) {
+                        let p2 = p.slice(s![.., ..;-1]);
+                        let mut cat = side_by_side(&start);
+                        gemm_cat(1.0, &at.t(), &[p.view(), p2], beta, &mut cat.view_mut());
+                        check(&cat.slice(s![.., ..n]).to_owned(), p.view(), "long left");
+                        check(&cat.slice(s![.., n..]).to_owned(), p2, "long right");
+                    }
+                });
+            }
+        }
     }
 }

@@ -77,8 +77,10 @@ pub struct TrainSpec {
     /// BLAS threads when `shards = 1` (default: what OpenBLAS chose, normally one a core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-    /// GEMM backend, `avx512`, `matrixmultiply` or `openblas` (see `lrnn bench`; `avx512`
-    /// falls back to `matrixmultiply` on CPUs without AVX-512F).
+    /// GEMM backend, `avx512`, `matrixmultiply`, `openblas` or `amx` (see `lrnn bench`;
+    /// `avx512` falls back to `matrixmultiply` on CPUs without AVX-512F). `amx` runs the
+    /// recurrent products and weight gradients as three bf16 products on AMX tiles (16 of
+    /// f32's 24 mantissa bits; PyTorch's float32 matmul precision "high"): faster, not f32.
     #[serde(default = "defaults::gemm")]
     pub gemm: Backend,
     /// Data-parallel shards of each batch on the rayon pool, BLAS single-threaded meanwhile
