@@ -401,6 +401,15 @@ mod tests {
         Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0))
     }
 
+    /// `C` as a product finds it: `c0` where β ≠ 0, else NaN, which a product must not read.
+    fn initial_c(c0: &Array2<f32>, beta: f32) -> Array2<f32> {
+        if beta == 0.0 {
+            Array2::from_elem(c0.dim(), f32::NAN)
+        } else {
+            c0.clone()
+        }
+    }
+
     /// `[c | c]` in row-major order, which `gemm_cat`'s long path needs: `concatenate!` along
     /// columns returns column-major, and the tests silently ran the one-GEMM-a-block fallback.
     fn side_by_side(c: &Array2<f32>) -> Array2<f32> {
@@ -444,11 +453,7 @@ mod tests {
                     (a.dot(&p) * 0.7 + c * f64::from(beta)).mapv(|v| v as f32)
                 };
                 let want = reference(pt.t());
-                let start = if beta == 0.0 {
-                    Array2::from_elem((m, n), f32::NAN)
-                } else {
-                    c0.clone()
-                };
+                let start = initial_c(&c0, beta);
 
                 with_backend(Backend::Avx512, || {
                     let mut packed = Packed::zeros(k, n);
@@ -523,11 +528,7 @@ mod tests {
                         "{what} {m}x{k}x{n} β={beta}: error {worst:.2e} of Σ|a·p|"
                     );
                 };
-                let start = if beta == 0.0 {
-                    Array2::from_elem((m, n), f32::NAN)
-                } else {
-                    c0.clone()
-                };
+                let start = initial_c(&c0, beta);
 
                 with_backend(Backend::Amx, || {
                     let mut packed = Packed::zeros(k, n);
