@@ -99,11 +99,10 @@ def main():
         print("| cell | default step (s) | amx step (s) | amx spread (IQR, s) | amx GFLOP/s | default / amx |")
         print("|---|---|---|---|---|---|")
         for model, extra in CELLS:
-            runs = [
+            d, x = (
                 bench(a.lrnn, ["--model", model, *extra, *common, "--steps", str(a.steps), "--warmup", "2", *gemm])
                 for gemm in ([], ["--gemm", "amx"])
-            ]
-            d, x = runs
+            )
             print(
                 f"| {x['model']} | {d['median_step_s']:.3f} | {x['median_step_s']:.3f} | {x['iqr_step_s']:.3f} "
                 f"| {x['gflop_per_s']:.0f} | {d['median_step_s'] / x['median_step_s']:.2f} |",

@@ -199,7 +199,8 @@ fn split(x: __m512) -> (__m256i, __m256i) {
 /// Writes the split rows `0..m` of `a` over columns `k0..k0 + kc`: row `i` is
 /// `[hi | 0… | lo | 0…]`, each plane `depth(kc)` long, and rows up to the next whole block
 /// are zero. A transposed `a` (unit row stride, as `Hᵀ` in a weight gradient) is read 16×16
-/// at a time and transposed in registers; gathering its columns was a tenth of a step.
+/// at a time and transposed in registers: with a gather an element instead, this function
+/// took 13.7% of an amx Lipschitz Euler step in `perf`, against 9.6–11.9% now.
 ///
 /// # Safety
 /// [`available`] must hold and `a` must cover those rows and columns.

@@ -167,8 +167,8 @@ pub fn gemm<F, S1, S2, S3>(
 
 /// `c ← alpha·a·[b_0 | b_1 | …] + beta·c` for `b_i [k, n]` and `c [m, n·blocks]`: products
 /// that share their left operand, like the weight gradients `Hᵀ·G_i` of one state sequence.
-/// The `avx512` backend packs each block of `a` once for all of them; the others run one
-/// [`gemm`] a block.
+/// The `avx512` and `amx` backends pack (or split) each block of `a` once for all of them;
+/// the others run one [`gemm`] a block.
 pub fn gemm_cat<F: Float>(
     alpha: F,
     a: &ArrayView2<F>,
@@ -198,6 +198,7 @@ pub fn gemm_cat<F: Float>(
     }
 }
 
+/// [`amx::gemm_long`] (when the backend asks for it and α = 1, β ∈ {0, 1}) or
 /// [`avx512::gemm_long`] on ndarray operands that [`long_avx512`] accepted (for each block).
 fn long<F: Float, S1, S3>(
     alpha: F,
@@ -234,7 +235,7 @@ fn strided<F: Float, S: Data<Elem = F>>(v: &ArrayBase<S, Ix2>) -> avx512::Stride
     }
 }
 
-/// Whether [`gemm`] sends this product to [`avx512::gemm_long`]: f32 under the `avx512`
+/// Whether [`gemm`] sends this product to [`long`]: f32 under the `avx512` or `amx`
 /// backend, `c` with unit column stride, and a `c` of at most 1024×1024 that is small next
 /// to the depth (a weight gradient over all steps), which the kernel blocks only along `k`.
 fn long_avx512<F: Float, S1, S2, S3>(
@@ -298,31 +299,30 @@ impl<F: Float> Packed<F> {
         self.repack();
     }
 
+    /// Packs for whichever kernel runs the products: AMX tiles or AVX-512 panels, not both
+    /// (the few products the tiles do not take, α ≠ 1 or β ∉ {0, 1}, fall back to [`gemm`]).
     fn repack(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if TypeId::of::<F>() == TypeId::of::<f32>() && avx512_kernel() && !self.plain.is_empty() {
-            let panels = self.panels.get_or_insert_default();
+        {
+            let f32_kernel = TypeId::of::<F>() == TypeId::of::<f32>() && !self.plain.is_empty();
             let (k, n) = self.plain.dim();
-            let s = self.plain.strides();
-            // SAFETY: F is f32 and the CPU has AVX-512F (checked above); `plain` is non-empty and
-            // the pointer and strides describe it.
-            unsafe { panels.pack(self.plain.as_ptr() as *const f32, k, n, s[0], s[1]) };
-        } else {
-            self.panels = None;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if TypeId::of::<F>() == TypeId::of::<f32>() && amx_kernel() && !self.plain.is_empty() {
-            let (k, n) = self.plain.dim();
-            let s = self.plain.strides();
-            let b = avx512::Strided {
-                ptr: self.plain.as_ptr() as *const f32,
-                rs: s[0],
-                cs: s[1],
-            };
-            // SAFETY: as above, and the CPU has AMX-BF16.
-            unsafe { self.tiles.get_or_insert_default().pack(b, k, n) };
-        } else {
-            self.tiles = None;
+            let b = strided(&self.plain);
+            if f32_kernel && amx_kernel() {
+                self.panels = None;
+                // SAFETY: F is f32 and the CPU has AMX-BF16 (checked above); `plain` is
+                // non-empty and `b` describes it.
+                unsafe { self.tiles.get_or_insert_default().pack(b, k, n) };
+            } else if f32_kernel && avx512_kernel() {
+                self.tiles = None;
+                // SAFETY: F is f32 and the CPU has AVX-512F; as above.
+                unsafe {
+                    self.panels
+                        .get_or_insert_default()
+                        .pack(b.ptr, k, n, b.rs, b.cs)
+                };
+            } else {
+                (self.panels, self.tiles) = (None, None);
+            }
         }
     }
 
