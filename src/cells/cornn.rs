@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
 use crate::float::Float;
-use crate::nn::act::{flush_all, flush_tiny, tanh_add, tanh_grad, weight_grad};
+use crate::nn::act::{flush_all, flush_tiny, tanh_grad, tanh_sum, weight_grad};
 use crate::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::params::{Init, Layout, ParamId, Params};
 
@@ -129,6 +129,8 @@ struct CornnTape<F> {
     a: Steps<F>,
     /// Running dL/d[y_t | z_t], `[B, 2N]`.
     ds: Array2<F>,
+    /// Scratch `[y_t | z_t]·[Wᵀ; 𝒲ᵀ]`, `[B, N]`.
+    prod: Array2<F>,
 }
 
 impl<F: Float> Cell<F> for Cornn {
@@ -157,6 +159,7 @@ impl<F: Float> Cell<F> for Cornn {
             s: Steps::new(steps, batch, 2 * n, keep, true),
             a: Steps::new(steps, batch, n, keep, false),
             ds: Array2::zeros((batch, 2 * n)),
+            prod: Array2::zeros((batch, n)),
         })
     }
 
@@ -189,8 +192,8 @@ impl<F: Float> Cell<F> for Cornn {
             let ut = u.at(t);
             let (st, mut s_next) = tp.s.pair_mut(t);
             let mut a = tp.a.at_mut(t);
-            tp.wt.mul(F::one(), &st, F::zero(), &mut a);
-            tanh_add(a.view_mut(), ut);
+            tp.wt.mul(F::one(), &st, F::zero(), &mut tp.prod);
+            tanh_sum(tp.prod.view(), ut, a.view_mut());
             let (st, a) = (st.view(), a.view());
             let (st, a, s1) = (flat(&st), flat(&a), flat_mut(&mut s_next));
             let rows = st.chunks_exact(2 * n).zip(s1.chunks_exact_mut(2 * n));

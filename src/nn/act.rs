@@ -94,22 +94,28 @@ fn tanh_step_flat<F: Float>(base: &[F], pre: &[F], z: &[F], a: &mut [F], out: &m
     }
 }
 
-/// `x ← tanh(x + z)` in place, `[B, N]`: the step `h_{t+1} = tanh(h_t·W + z_t)` once
-/// `h_t·W` has been written to the output slot.
-pub fn tanh_add<F: Float>(mut x: ArrayViewMut2<F>, z: ArrayView2<F>) {
-    let (x, z) = (flat_mut(&mut x), flat(&z));
+/// `out = tanh(pre + z)`, `[B, N]`: the step `h_{t+1} = tanh(h_t·W + z_t)` once `h_t·W` is in
+/// `pre`, a scratch buffer in cache; a product written straight into the tape's fresh slot
+/// stalls on that memory, and the tanh would then rewrite it.
+pub fn tanh_sum<F: Float>(pre: ArrayView2<F>, z: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
+    let (pre, z, out) = (flat(&pre), flat(&z), flat_mut(&mut out));
     crate::simd::wide(
         #[inline(always)]
-        || {
-            for (x, &z) in x.iter_mut().zip(z) {
-                *x = (*x + z).act_tanh();
-            }
-        },
+        || tanh_sum_flat(pre, z, out),
     );
 }
 
-/// Backward of [`tanh_step`] / [`tanh_add`] for dL/d(out) `d`: the gradient at the
-/// pre-activation `h·W + z`, `g = step·d⊙(1 − a²)` (`step = 1` for `tanh_add`, `a` its output),
+#[inline(always)]
+fn tanh_sum_flat<F: Float>(pre: &[F], z: &[F], out: &mut [F]) {
+    let n = out.len();
+    let (pre, z) = (&pre[..n], &z[..n]);
+    for j in 0..n {
+        out[j] = (pre[j] + z[j]).act_tanh();
+    }
+}
+
+/// Backward of [`tanh_step`] / [`tanh_sum`] for dL/d(out) `d`: the gradient at the
+/// pre-activation `h·W + z`, `g = step·d⊙(1 − a²)` (`step = 1` for `tanh_sum`, `a` its output),
 /// [`flush_tiny`]-ed.
 pub fn tanh_back<F: Float>(d: ArrayView2<F>, a: ArrayView2<F>, mut g: ArrayViewMut2<F>, step: F) {
     let (d, a, g) = (flat(&d), flat(&a), flat_mut(&mut g));

@@ -21,7 +21,7 @@ use crate::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::Steps;
-use super::act::{flush_all, tanh_add, tanh_back, tanh_step, weight_grad};
+use super::act::{flush_all, tanh_back, tanh_step, tanh_sum, weight_grad};
 use crate::cells::{InputGrads, Inputs, OutGrad};
 use crate::float::Float;
 use crate::params::Params;
@@ -42,7 +42,7 @@ pub struct TanhRnn<F> {
     h: Steps<F>,
     /// `a_t = tanh(h_t·W + z_t)` (residual only; under `Replace` it is `h_{t+1}`).
     a: Steps<F>,
-    /// Scratch `h_t·W`, `[B, N]` (residual only; `Replace` writes it into `h_{t+1}`).
+    /// Scratch `h_t·W`, `[B, N]`.
     prod: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
@@ -65,7 +65,7 @@ impl<F: Float> TanhRnn<F> {
             } else {
                 Steps::unused()
             },
-            prod: Array2::zeros(if residual { (batch, n) } else { (0, 0) }),
+            prod: Array2::zeros((batch, n)),
             dh: Array2::zeros(if keep { (batch, n) } else { (0, 0) }),
             w: Packed::zeros(n, n),
             w_t: Packed::zeros(n, n),
@@ -81,11 +81,11 @@ impl<F: Float> TanhRnn<F> {
         self.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.at(t);
-            let (h, mut h_next) = self.h.pair_mut(t);
+            let (h, h_next) = self.h.pair_mut(t);
             match self.update {
                 Update::Replace => {
-                    self.w.mul(F::one(), &h, F::zero(), &mut h_next);
-                    tanh_add(h_next, zt);
+                    self.w.mul(F::one(), &h, F::zero(), &mut self.prod);
+                    tanh_sum(self.prod.view(), zt, h_next);
                 }
                 Update::Residual(eps) => {
                     self.w.mul(F::one(), &h, F::zero(), &mut self.prod);
