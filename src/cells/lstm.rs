@@ -74,7 +74,7 @@ struct LstmTape<F> {
     w_t: Packed<F>,
     w: Packed<F>,
     /// `h_t·W_hhᵀ`, `[B, 4N]`: the product lands here, in cache, rather than in the tape's
-    /// cold slot, which the gates then write once (interleaved A/B: 3–6% off a step).
+    /// cold slot, which the gates then write once (interleaved A/B: 1–6% off a step).
     pre: Array2<F>,
 }
 
