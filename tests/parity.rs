@@ -89,19 +89,17 @@ fn both_gemm_backends_match_pytorch() {
 }
 
 /// The opt-in `amx` backend (bf16x3; on CPUs without AMX-BF16 it runs as `avx512`) on
-/// every case, within the same 10⁻⁴ of the largest gradient.
+/// every fixture there is, within the same 10⁻⁴ of the largest gradient.
 #[test]
 fn amx_backend_matches_pytorch() {
-    for case in [
-        "lipschitz_euler",
-        "lipschitz_rk2",
-        "lstm",
-        "gru",
-        "antisymmetric",
-        "antisymmetric_gated",
-        "cayley",
-        "cornn",
-    ] {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity");
+    let mut cases: Vec<String> = std::fs::read_dir(fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    cases.sort();
+    assert_eq!(cases.len(), 8, "one fixture a cell: {cases:?}");
+    for case in &cases {
         check_case_with(case, "gemm = \"amx\"");
     }
 }

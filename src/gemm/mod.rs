@@ -214,7 +214,7 @@ fn long<F: Float, S1, S3>(
     let f = |x: F| x.to_f32().expect("F is f32");
     let bs: Vec<_> = bs.iter().map(strided).collect();
     let (a, c) = (strided(a), (c.as_mut_ptr() as *mut f32, c.strides()[0]));
-    if amx_kernel() && alpha == F::one() && (beta == F::zero() || beta == F::one()) {
+    if amx_kernel() && amx_scales(alpha, beta) {
         // SAFETY: as below.
         return unsafe { amx::gemm_long((m, k, n), a, &bs, beta == F::one(), c) };
     }
@@ -222,6 +222,11 @@ fn long<F: Float, S1, S3>(
     // `c`, and the caller that every block has the first one's shape; `c` is borrowed
     // mutably, so it aliases no input.
     unsafe { avx512::gemm_long((m, k, n), f(alpha), a, &bs, f(beta), c) }
+}
+
+/// Whether the AMX kernels take these scales: they compute `A·B` or `A·B + C` only.
+fn amx_scales<F: Float>(alpha: F, beta: F) -> bool {
+    alpha == F::one() && (beta == F::zero() || beta == F::one())
 }
 
 /// A view as the x86 kernels read it (they run only where `F` is f32).
@@ -342,8 +347,7 @@ impl<F: Float> Packed<F> {
         );
         #[cfg(target_arch = "x86_64")]
         if let Some(tiles) = self.tiles.as_ref().filter(|_| amx_kernel())
-            && alpha == F::one()
-            && (beta == F::zero() || beta == F::one())
+            && amx_scales(alpha, beta)
             && c.strides()[1] == 1
         {
             let c = (c.as_mut_ptr() as *mut f32, c.strides()[0]);
