@@ -18,9 +18,11 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const CHECKPOINT_FILE: &str = "checkpoint.h5";
 pub const LOG_FILE: &str = "log.txt";
 
-/// `<task>/<spec name>-s<seed>-<8 hex digits of SHA-256 of the resolved spec>`.
+/// `<task>/<spec name>-s<seed>-<8 hex digits of SHA-256 of the resolved spec>` (its
+/// [`Spec::identity_toml`]: keys added after a run started serialise only away from their
+/// defaults, so such runs keep their ids).
 pub fn run_id(spec: &Spec, spec_name: &str) -> String {
-    let hash = Sha256::digest(spec.to_toml().as_bytes());
+    let hash = Sha256::digest(spec.identity_toml().as_bytes());
     let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}/{spec_name}-s{}-{hex}",

@@ -89,6 +89,16 @@ impl Spec {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("specs serialise")
     }
+
+    /// What fixes a run's numbers: the resolved spec as TOML without its `description`, so
+    /// rewording a spec's prose keeps its run id and its run folder.
+    pub fn identity_toml(&self) -> String {
+        Spec {
+            description: None,
+            ..self.clone()
+        }
+        .to_toml()
+    }
 }
 
 /// Removes section `[section]` from `table` and its selector key (`kind`, `name`), which

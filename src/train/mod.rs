@@ -307,7 +307,12 @@ fn claim_folder(spec: &Spec, dir: &Path) -> Result<Option<RunInfo>> {
     let spec_path = dir.join(runs::SPEC_FILE);
     if spec_path.exists() {
         let old = std::fs::read_to_string(&spec_path).map_err(|e| Error::io(&spec_path, e))?;
-        if old != spec.to_toml() {
+        // Compared as parsed specs: a key added since the folder was written reads as its default.
+        let same = toml::from_str(&old)
+            .ok()
+            .and_then(|t| Spec::from_table(&spec_path, t).ok())
+            .is_some_and(|o| o.identity_toml() == spec.identity_toml());
+        if !same {
             return Err(Error::format(
                 &spec_path,
                 "this run folder holds another spec; pick another --out or remove the folder",
