@@ -32,10 +32,10 @@ use criterion::{
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
-use lrnn::bench::{forward_flop, random_batch};
-use lrnn::cells::{InputGrads, Inputs, ModelConfig, OutGrad};
-use lrnn::model::{Batch, Model};
-use lrnn::params::Params;
+use lrnn::experiment::bench::{forward_flop, random_batch};
+use lrnn::net::cells::{InputGrads, Inputs, ModelConfig, OutGrad};
+use lrnn::net::model::{Batch, Model};
+use lrnn::net::params::Params;
 
 /// Every configuration benchmarked: a registry `kind` and its `[model]` keys besides `hidden`.
 const CELLS: &[(&str, &str)] = &[
@@ -116,7 +116,7 @@ struct Pass {
     /// dL/dz, written by backward.
     dz: Array2<f32>,
     state: Array2<f32>,
-    tape: lrnn::cells::Tape,
+    tape: lrnn::net::cells::Tape,
     grads: Params<f32>,
     /// dL/dh_T, `[B, N]`, what a last-state readout feeds backward.
     d_last: Array2<f32>,
@@ -175,8 +175,8 @@ fn cells(c: &mut Criterion) {
             "add `{kind}` to CELLS in benches/cells.rs"
         );
     }
-    lrnn::gemm::set_backend(lrnn::gemm::Backend::Avx512);
-    lrnn::blas::set_threads(1);
+    lrnn::kernels::gemm::set_backend(lrnn::kernels::gemm::Backend::Avx512);
+    lrnn::kernels::blas::set_threads(1);
     let size = Size::from_env();
     let cases = || {
         CELLS

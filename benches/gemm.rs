@@ -20,7 +20,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 
-use lrnn::gemm::{Backend, Packed, gemm_cat, with_backend};
+use lrnn::kernels::gemm::{Backend, Packed, gemm_cat, with_backend};
 
 /// Rows of a shard's step at B = 128 on two threads.
 const ROWS: usize = 64;
@@ -48,7 +48,7 @@ const LONG: &[(&str, usize, usize, usize, usize)] = &[
 
 fn backends() -> Vec<Backend> {
     let mut b = vec![Backend::Matrixmultiply, Backend::Avx512];
-    if lrnn::gemm::amx::available() {
+    if lrnn::kernels::gemm::amx::available() {
         b.push(Backend::Amx);
     } else {
         eprintln!("amx: skipped, this CPU has no AMX-BF16");
@@ -61,7 +61,7 @@ fn random(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
 }
 
 fn kernels(c: &mut Criterion) {
-    lrnn::nn::act::flush_denormals();
+    lrnn::net::nn::act::flush_denormals();
     let rng = &mut rand_pcg::Pcg64::seed_from_u64(5);
     let mut group = c.benchmark_group("step");
     for &(name, k, n, lda) in STEP {

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::spec::Spec;
-use crate::{data, grads, runs, train};
+use crate::data;
+use crate::experiment::spec::Spec;
+use crate::experiment::{grads, runs, train};
 
 #[derive(Parser)]
 #[command(name = "lrnn", version, about = "Lipschitz RNNs and baselines on CPU")]
@@ -103,8 +104,8 @@ enum Command {
         #[arg(long)]
         shards: Option<usize>,
         /// GEMM backend (the training default is avx512).
-        #[arg(long, value_enum, default_value_t = crate::gemm::Backend::Avx512)]
-        gemm: crate::gemm::Backend,
+        #[arg(long, value_enum, default_value_t = crate::kernels::gemm::Backend::Avx512)]
+        gemm: crate::kernels::gemm::Backend,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
         #[arg(long, default_value_t = 10)]
@@ -251,41 +252,41 @@ pub fn main() -> Result<()> {
             warmup,
             steps,
         } => {
-            crate::gemm::set_backend(gemm);
+            crate::kernels::gemm::set_backend(gemm);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = threads.unwrap_or(cores).max(1);
             let shards = shards
-                .unwrap_or(if gemm == crate::gemm::Backend::Openblas {
+                .unwrap_or(if gemm == crate::kernels::gemm::Backend::Openblas {
                     1
                 } else {
                     threads
                 })
                 .max(1);
-            crate::blas::set_threads(if shards > 1 { 1 } else { threads });
+            crate::kernels::blas::set_threads(if shards > 1 { 1 } else { threads });
             let mut table = toml::Table::new();
             table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
             if let Some(s) = scheme {
                 table.insert("scheme".into(), toml::Value::String(s));
             }
             if fma_peak {
-                let r = crate::bench::fma_peak(shards)
+                let r = crate::experiment::bench::fma_peak(shards)
                     .ok_or_else(|| anyhow::anyhow!("--fma-peak needs a CPU with AVX-512F"))?;
                 println!("{}", serde_json::to_string(&r)?);
                 return Ok(());
             }
             if let Some(n) = gemm_peak {
-                let r = crate::bench::gemm_peak(n, shards, steps);
+                let r = crate::experiment::bench::gemm_peak(n, shards, steps);
                 println!("{}", serde_json::to_string(&r)?);
                 return Ok(());
             }
             for kv in &cell {
-                crate::spec::apply_override(&mut table, kv)
-                    .map_err(|(key, msg)| anyhow::anyhow!("--cell {kv}: {key}: {msg}"))?;
+                crate::experiment::spec::apply_override(&mut table, kv)
+                    .map_err(|e| anyhow::anyhow!("--cell {kv}: {e}"))?;
             }
             let model = model.expect("clap requires --model without a peak flag");
-            let model = crate::cells::ModelConfig::parse(&model, table)
-                .map_err(|(key, msg)| anyhow::anyhow!("--model/--scheme: {key}: {msg}"))?;
-            let r = crate::bench::run(&crate::bench::BenchConfig {
+            let model = crate::net::cells::ModelConfig::parse(&model, table)
+                .map_err(|e| anyhow::anyhow!("--model/--scheme: {e}"))?;
+            let r = crate::experiment::bench::run(&crate::experiment::bench::BenchConfig {
                 model,
                 batch,
                 seq,
@@ -304,13 +305,13 @@ pub fn main() -> Result<()> {
             results,
             data_dir,
         } => {
-            let failed = crate::reproduce::reproduce(&crate::reproduce::Options {
+            let failed = crate::report::reproduce::reproduce(&crate::report::reproduce::Options {
                 table,
                 profile,
                 jobs,
                 results,
                 data_dir,
-                root: crate::reproduce::default_root(),
+                root: crate::report::reproduce::default_root(),
             })?;
             anyhow::ensure!(
                 failed == 0,
@@ -323,12 +324,12 @@ pub fn main() -> Result<()> {
                 .into_iter()
                 .collect::<Result<_, _>>()?;
             let (summary, epochs) = (
-                crate::results::summary_frame(&found)?,
-                crate::results::epochs_frame(&found)?,
+                crate::report::results::summary_frame(&found)?,
+                crate::report::results::epochs_frame(&found)?,
             );
-            crate::results::write_csv(&summary, &results.join("runs.csv"))?;
-            crate::results::write_csv(&epochs, &results.join("epochs.csv"))?;
-            crate::results::write_h5(
+            crate::report::results::write_csv(&summary, &results.join("runs.csv"))?;
+            crate::report::results::write_csv(&epochs, &results.join("epochs.csv"))?;
+            crate::report::results::write_h5(
                 &results.join("results.h5"),
                 &[("runs", &summary), ("epochs", &epochs)],
                 &[],
@@ -346,7 +347,7 @@ pub fn main() -> Result<()> {
         Command::Data {
             command: DataCommand::Inspect { task, data_dir },
         } => {
-            let cfg = data::TaskConfig::named(&task).map_err(|(_, msg)| anyhow::anyhow!(msg))?;
+            let cfg = data::TaskConfig::named(&task).map_err(|e| anyhow::anyhow!(e.msg))?;
             let dir = if cfg.needs_data() {
                 Some(data::resolve_data_dir(data_dir.as_deref())?)
             } else {
@@ -370,7 +371,7 @@ fn list(results: &std::path::Path) {
     for r in found {
         match r {
             Ok(r) => {
-                let s = crate::results::Summary::of(&r);
+                let s = crate::report::results::Summary::of(&r);
                 let metric = s
                     .final_test
                     .map_or("—".into(), |v| format!("test_{} {v:.4}", s.metric));

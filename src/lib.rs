@@ -1,37 +1,36 @@
 //! `lrnn`: Lipschitz recurrent neural networks (Erichson et al., ICLR 2021) and their
 //! baselines, trained on CPU with hand-written forward and backward passes.
 //!
-//! Layout: `cells/` holds one file a recurrent cell; `model` wraps a cell with the shared
-//! encoder/decoder and loss; `train` is the loop; `data/` one file a data source; `spec`
-//! reads the TOML experiment files; `checkpoint` and `grads` are the HDF5 contracts;
-//! `analysis` reads trained weights (eigenvalue spectra) and `plot` draws SVG figures.
+//! Layers, bottom to top; a module imports only from its own layer and those below it
+//! (`tests/layers.rs` checks this):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | foundation | [`error`], [`config`] (spec-section helpers), [`io`] (atomic writes) |
+//! | [`kernels`] | float, simd, blas, linalg, gemm |
+//! | [`net`] | params, nn, cells, batch, model, optim |
+//! | [`data`] | one file a data source or task |
+//! | [`experiment`] | checkpoint, metrics, spec, runs, train, grads, bench |
+//! | [`report`] | results, plot, analysis, reproduce |
+//! | [`cli`] | the command line (`main.rs` calls [`cli::main`]) |
 
 // Links the system OpenBLAS that ndarray's BLAS path calls.
 use blas_src as _;
 
-pub mod analysis;
-pub mod bench;
-pub mod blas;
-pub mod cells;
-pub mod checkpoint;
-pub mod cli;
-pub mod data;
+pub mod config;
 pub mod error;
-pub mod float;
-pub mod gemm;
-pub mod grads;
-pub mod linalg;
-pub mod metrics;
-pub mod model;
-pub mod nn;
-pub mod optim;
-pub mod params;
-pub mod plot;
-pub mod reproduce;
-pub mod results;
-pub mod runs;
-pub mod simd;
-pub mod spec;
-pub mod train;
+pub mod io;
+
+pub mod kernels;
+
+pub mod net;
+
+pub mod data;
+
+pub mod experiment;
+
+pub mod report;
+
+pub mod cli;
 
 pub use error::{Error, Result};

@@ -87,7 +87,7 @@ fn trains_writes_its_run_folder_and_is_deterministic() {
         assert_eq!(ds.shape(), shape, "{name}");
         assert_eq!(ds.dtype().unwrap().size(), 4, "{name} is f32");
     }
-    let resolved = lrnn::spec::Spec::load(&root.join("a/spec.toml"), &[]).unwrap();
+    let resolved = lrnn::experiment::spec::Spec::load(&root.join("a/spec.toml"), &[]).unwrap();
     assert_eq!(resolved.train.epochs, 3);
 
     // Same spec and seed: the same numbers (timings aside).
@@ -278,7 +278,7 @@ fn bench_reports_its_counts_as_json() {
 
     // The FMA peak: one worker a thread, FLOP counted from the rounds.
     let out = common::lrnn(dir.path(), &["bench", "--fma-peak", "--threads", "2"]);
-    if lrnn::gemm::avx512::available() {
+    if lrnn::kernels::gemm::avx512::available() {
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(r["workers"], 2, "{r}");
         let (rounds, s) = (

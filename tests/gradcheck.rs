@@ -2,9 +2,9 @@
 //! once through the classifier (last-state readout, cross-entropy) and once through the cell
 //! alone with a readout at every step (the path language models and speech use).
 
-use lrnn::cells::{InputGrads, Inputs, ModelConfig, OutGrad};
-use lrnn::model::Model;
-use lrnn::params::Params;
+use lrnn::net::cells::{InputGrads, Inputs, ModelConfig, OutGrad};
+use lrnn::net::model::Model;
+use lrnn::net::params::Params;
 use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -233,8 +233,8 @@ fn every_step_readout_gradients_match_finite_differences() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn amx_gradients_keep_bf16x3_accuracy() {
-    use lrnn::gemm::{Backend, with_backend};
-    if !lrnn::gemm::amx::available() {
+    use lrnn::kernels::gemm::{Backend, with_backend};
+    if !lrnn::kernels::gemm::amx::available() {
         eprintln!("skipped: this CPU has no AMX-BF16 (or the OS does not allow tiles)");
         return;
     }

@@ -1,10 +1,10 @@
 //! The activation bytes a tape reports (`Model::activation_bytes`, what `lrnn bench` prints
 //! as `activations_mib`), held against what the cells' code stores.
 
-use lrnn::bench::random_batch;
-use lrnn::cells::ModelConfig;
-use lrnn::model::Model;
-use lrnn::params::Params;
+use lrnn::experiment::bench::random_batch;
+use lrnn::net::cells::ModelConfig;
+use lrnn::net::model::Model;
+use lrnn::net::params::Params;
 
 const F32: usize = std::mem::size_of::<f32>();
 

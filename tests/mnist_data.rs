@@ -9,7 +9,7 @@ use lrnn::data::mnist::{self, MnistConfig};
 use lrnn::data::numpy_rng::legacy_permutation;
 use lrnn::data::pixels::PixelTask;
 use lrnn::data::{SplitName, Task};
-use lrnn::model::Target;
+use lrnn::net::model::Target;
 
 fn config(text: &str) -> MnistConfig {
     toml::from_str(text).unwrap()

@@ -56,8 +56,8 @@ fn check_case_with(case: &str, train_keys: &str) {
         (ours - theirs).abs() <= 1e-5 * theirs.abs(),
         "{case} loss: {ours} vs {theirs}"
     );
-    let spec = lrnn::spec::Spec::load(&dir.join("spec.toml"), &[]).unwrap();
-    let model = lrnn::train::build_model(&spec);
+    let spec = lrnn::experiment::spec::Spec::load(&dir.join("spec.toml"), &[]).unwrap();
+    let model = spec.build_model();
     for entry in model.layout.entries() {
         let name = entry.name.as_str();
         let (a, b) = (read(&out, name), read(&expected, name));

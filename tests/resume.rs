@@ -11,8 +11,8 @@ use std::process::Stdio;
 use common::{lrnn, lrnn_command, lrnn_ok};
 
 use lrnn::data::ptb;
-use lrnn::metrics::MetricsTable;
-use lrnn::runs::{RunInfo, State};
+use lrnn::experiment::metrics::MetricsTable;
+use lrnn::experiment::runs::{RunInfo, State};
 
 /// Starts a run and SIGKILLs it as soon as it reports the checkpoint line `kill_at`.
 fn run_and_kill(cwd: &Path, args: &[&str], kill_at: &str) {

@@ -2,9 +2,9 @@
 //! modelling), masked every-step squared error (frame prediction), last-state squared error
 //! (adding) — checked against finite differences in f64, and carried state (truncated BPTT).
 
-use lrnn::cells::ModelConfig;
-use lrnn::model::{Batch, Model, Target};
-use lrnn::params::Params;
+use lrnn::net::cells::ModelConfig;
+use lrnn::net::model::{Batch, Model, Target};
+use lrnn::net::params::Params;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use lrnn::data::{SplitName, Task, TaskConfig, ptb};
-use lrnn::model::Target;
+use lrnn::net::model::Target;
 
 fn task(name: &str, options: &str, dir: Option<&Path>) -> lrnn::Result<Box<dyn Task>> {
     TaskConfig::parse(name, options.parse().unwrap())

@@ -4,12 +4,15 @@
 //! state with squared error (predicting 1 always scores ≈ 0.167). Generated from seeds, so it
 //! needs no files.
 
+use std::path::Path;
+
 use ndarray::Array2;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Metric, SplitName, Task, TaskInfo, batch_rng};
-use crate::model::{Batch, Target};
+use super::{Metric, SplitName, Task, TaskInfo, TaskSpec, batch_rng};
+use crate::error::Result;
+use crate::net::batch::{Batch, Target};
 
 /// `[task]` keys for `adding`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +40,19 @@ fn default_train() -> usize {
 
 fn default_eval() -> usize {
     1_000
+}
+
+/// `[task] name = "adding"`: two channels in (value, marker), their marked sum out; generated.
+impl TaskSpec for AddingConfig {
+    fn dims(&self) -> (usize, usize) {
+        (2, 1)
+    }
+    fn needs_data(&self) -> bool {
+        false
+    }
+    fn load(&self, _dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(Adding::new(self)))
+    }
 }
 
 pub struct Adding {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idx::read_idx;
 use super::pixels::{PixelTask, Split, default_split_seed, default_val_size, split_train};
-use super::{Metric, TaskInfo};
+use super::{Metric, Task, TaskInfo, TaskSpec, need_dir};
 use crate::error::{Error, Result};
 
 const PIXELS: usize = 784;
@@ -121,6 +121,34 @@ pub struct MnistConfig {
     /// Train on the first `n` training images only (smoke runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_subset: Option<usize>,
+}
+
+/// `[task] name = "smnist"`: ordered pixel MNIST, 784 steps of one pixel, 10 classes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ordered(pub MnistConfig);
+
+/// `[task] name = "psmnist"`: the same pixels in the order of `permutation`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Permuted(pub MnistConfig);
+
+impl TaskSpec for Ordered {
+    fn dims(&self) -> (usize, usize) {
+        (1, 10)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load(&self.0, false, need_dir(dir)?)?))
+    }
+}
+
+impl TaskSpec for Permuted {
+    fn dims(&self) -> (usize, usize) {
+        (1, 10)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load(&self.0, true, need_dir(dir)?)?))
+    }
 }
 
 /// Ordered (`permuted = false`) or permuted pixel MNIST from the data directory.

@@ -6,9 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::config::{ConfigError, parse_config};
 use crate::error::{Error, Result};
-use crate::model::Batch;
+use crate::net::batch::Batch;
 
 pub mod adding;
 pub mod audio;
@@ -52,7 +54,7 @@ impl Metric {
     }
 
     /// The metric from a split's loss statistics.
-    pub fn of(self, stats: &crate::nn::loss::LossStats) -> f64 {
+    pub fn of(self, stats: &crate::net::nn::loss::LossStats) -> f64 {
         match self {
             Metric::Acc => stats.accuracy(),
             Metric::Bpc => stats.mean() / std::f64::consts::LN_2,
@@ -124,98 +126,117 @@ pub fn batch_rng(seed: u64, epoch: usize, index: usize, purpose: u64) -> rand_pc
     rand_pcg::Pcg64::new(seed as u128 ^ 0x5851_f42d_4c95_7f2d, stream)
 }
 
-/// The `[task]` section of a spec: `name` selects the task, the other keys are its options.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum TaskConfig {
+/// A task's `[task]` section: documented fields with the defaults of the paper or its
+/// baselines, and what the model needs to know before any data is read.
+pub trait TaskSpec: Serialize + DeserializeOwned + Clone + std::fmt::Debug + PartialEq {
+    /// `(input size p, output size q)`, known without reading data (models are built from it).
+    fn dims(&self) -> (usize, usize);
+
+    /// Whether the task reads files from the data directory (generated tasks do not).
+    fn needs_data(&self) -> bool {
+        true
+    }
+
+    /// Reads (or generates) the task's data; `dir` is the data directory when it needs one.
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>>;
+}
+
+/// The data directory a [`TaskSpec::load`] that needs one was given.
+pub fn need_dir(dir: Option<&Path>) -> Result<&Path> {
+    dir.ok_or_else(|| Error::Data("no data directory".into()))
+}
+
+/// Declares [`TaskConfig`], one variant per task, from `"name" => Variant(module::Config)` lines.
+macro_rules! registry {
+    ($($(#[$doc:meta])* $name:literal => $variant:ident($config:ty)),* $(,)?) => {
+        /// The `[task]` section of a spec: `name` selects the task, the other keys are its options.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(tag = "name")]
+        pub enum TaskConfig {
+            $($(#[$doc])* #[serde(rename = $name)] $variant($config),)*
+        }
+
+        impl TaskConfig {
+            /// Every task name a spec may use.
+            pub const NAMES: &[&str] = &[$($name),*];
+
+            /// Parses the keys of `[task]` other than `name`; errors carry the key path.
+            pub fn parse(name: &str, table: toml::Table) -> Result<Self, ConfigError> {
+                match name {
+                    $($name => parse_config(table).map(TaskConfig::$variant),)*
+                    other => Err(ConfigError::new(
+                        "name",
+                        format!("unknown task `{other}`, expected one of {:?}", Self::NAMES),
+                    )),
+                }
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self { $(TaskConfig::$variant(_) => $name,)* }
+            }
+
+            fn spec(&self) -> &dyn DynTaskSpec {
+                match self { $(TaskConfig::$variant(c) => c,)* }
+            }
+        }
+    };
+}
+
+registry! {
     /// Ordered pixel MNIST: 784 steps of one pixel.
-    Smnist(mnist::MnistConfig),
+    "smnist" => Smnist(mnist::Ordered),
     /// Permuted pixel MNIST: the same pixels in a fixed random order.
-    Psmnist(mnist::MnistConfig),
+    "psmnist" => Psmnist(mnist::Permuted),
     /// Ordered pixel CIFAR-10: 1024 steps of 3 values.
-    Cifar10(pixels::CifarConfig),
+    "cifar10" => Cifar10(pixels::OrderedCifar),
     /// Noise-padded CIFAR-10: 32 rows of 96 values, then 968 steps of Gaussian noise.
-    Ncifar10(pixels::CifarConfig),
+    "ncifar10" => Ncifar10(pixels::NoisyCifar),
     /// Character-level Penn Treebank.
-    PtbChar(ptb::PtbConfig),
+    "ptb_char" => PtbChar(ptb::PtbConfig),
     /// Next-frame prediction of speech spectra (TIMIT protocol; FSDD stand-in).
-    Speech(speech::SpeechConfig),
+    "speech" => Speech(speech::SpeechConfig),
     /// The adding problem.
-    Adding(adding::AddingConfig),
+    "adding" => Adding(adding::AddingConfig),
+}
+
+/// The object-safe part of [`TaskSpec`], so [`TaskConfig`] forwards without a match a method.
+trait DynTaskSpec {
+    fn dims(&self) -> (usize, usize);
+    fn needs_data(&self) -> bool;
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>>;
+}
+
+impl<T: TaskSpec> DynTaskSpec for T {
+    fn dims(&self) -> (usize, usize) {
+        TaskSpec::dims(self)
+    }
+    fn needs_data(&self) -> bool {
+        TaskSpec::needs_data(self)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        TaskSpec::load(self, dir)
+    }
 }
 
 impl TaskConfig {
-    /// Every task name a spec may use.
-    pub const NAMES: &[&str] = &[
-        "smnist", "psmnist", "cifar10", "ncifar10", "ptb_char", "speech", "adding",
-    ];
-
-    /// Parses the keys of `[task]` other than `name`; errors carry the key path.
-    pub fn parse(name: &str, table: toml::Table) -> Result<Self, (String, String)> {
-        use crate::cells::parse_config as p;
-        Ok(match name {
-            "smnist" => TaskConfig::Smnist(p(table)?),
-            "psmnist" => TaskConfig::Psmnist(p(table)?),
-            "cifar10" => TaskConfig::Cifar10(p(table)?),
-            "ncifar10" => TaskConfig::Ncifar10(p(table)?),
-            "ptb_char" => TaskConfig::PtbChar(p(table)?),
-            "speech" => TaskConfig::Speech(p(table)?),
-            "adding" => TaskConfig::Adding(p(table)?),
-            other => {
-                return Err((
-                    "name".into(),
-                    format!("unknown task `{other}`, expected one of {:?}", Self::NAMES),
-                ));
-            }
-        })
-    }
-
     /// The task with every option at its default.
-    pub fn named(name: &str) -> Result<Self, (String, String)> {
+    pub fn named(name: &str) -> Result<Self, ConfigError> {
         Self::parse(name, toml::Table::new())
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            TaskConfig::Smnist(_) => "smnist",
-            TaskConfig::Psmnist(_) => "psmnist",
-            TaskConfig::Cifar10(_) => "cifar10",
-            TaskConfig::Ncifar10(_) => "ncifar10",
-            TaskConfig::PtbChar(_) => "ptb_char",
-            TaskConfig::Speech(_) => "speech",
-            TaskConfig::Adding(_) => "adding",
-        }
     }
 
     /// `(input size p, output size q)`, known without reading data (models are built from it).
     pub fn dims(&self) -> (usize, usize) {
-        match self {
-            TaskConfig::Smnist(_) | TaskConfig::Psmnist(_) => (1, 10),
-            TaskConfig::Cifar10(_) => (3, 10),
-            TaskConfig::Ncifar10(_) => (96, 10),
-            TaskConfig::PtbChar(c) => (c.vocab, c.vocab),
-            TaskConfig::Speech(_) => (129, 129),
-            TaskConfig::Adding(_) => (2, 1),
-        }
+        self.spec().dims()
     }
 
     /// Whether the task needs files from the data directory.
     pub fn needs_data(&self) -> bool {
-        !matches!(self, TaskConfig::Adding(_))
+        self.spec().needs_data()
     }
 
     /// Reads (or generates) the task's data.
     pub fn load(&self, data_dir: Option<&Path>) -> Result<Box<dyn Task>> {
-        let dir = || data_dir.ok_or_else(|| Error::Data("no data directory".into()));
-        Ok(match self {
-            TaskConfig::Smnist(c) => Box::new(mnist::load(c, false, dir()?)?),
-            TaskConfig::Psmnist(c) => Box::new(mnist::load(c, true, dir()?)?),
-            TaskConfig::Cifar10(c) => Box::new(pixels::load_cifar(c, false, dir()?)?),
-            TaskConfig::Ncifar10(c) => Box::new(pixels::load_cifar(c, true, dir()?)?),
-            TaskConfig::PtbChar(c) => Box::new(ptb::load(c, dir()?)?),
-            TaskConfig::Speech(c) => Box::new(speech::load(c, dir()?)?),
-            TaskConfig::Adding(c) => Box::new(adding::Adding::new(c)),
-        })
+        self.spec().load(data_dir)
     }
 }
 

@@ -12,9 +12,9 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::numpy_rng::legacy_permutation;
-use super::{SplitName, Task, TaskInfo, batch_rng};
+use super::{SplitName, Task, TaskInfo, TaskSpec, batch_rng, need_dir};
 use crate::error::{Error, Result};
-use crate::model::Batch;
+use crate::net::batch::Batch;
 
 /// One split, bytes as stored (`len × features`).
 #[derive(Clone, Debug, Default)]
@@ -280,6 +280,34 @@ pub(crate) fn default_split_seed() -> u32 {
 const CIFAR_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 const CIFAR_STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
 const NOISE_STEPS: usize = 968;
+
+/// `[task] name = "cifar10"`: ordered pixel CIFAR-10, 1024 steps of 3 values, 10 classes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderedCifar(pub CifarConfig);
+
+/// `[task] name = "ncifar10"`: 32 rows of 96 values, then 968 steps of noise, 10 classes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NoisyCifar(pub CifarConfig);
+
+impl TaskSpec for OrderedCifar {
+    fn dims(&self) -> (usize, usize) {
+        (3, 10)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load_cifar(&self.0, false, need_dir(dir)?)?))
+    }
+}
+
+impl TaskSpec for NoisyCifar {
+    fn dims(&self) -> (usize, usize) {
+        (96, 10)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load_cifar(&self.0, true, need_dir(dir)?)?))
+    }
+}
 
 /// Ordered (`noisy = false`) or noise-padded CIFAR-10 from the data directory.
 pub fn load_cifar(cfg: &CifarConfig, noisy: bool, dir: &Path) -> Result<PixelTask> {

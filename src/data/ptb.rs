@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::{Metric, SplitName, Task, TaskInfo};
+use super::{Metric, SplitName, Task, TaskInfo, TaskSpec, need_dir};
 use crate::error::{Error, Result};
-use crate::model::{Batch, Target};
+use crate::net::batch::{Batch, Target};
 
 /// `[task]` keys for `ptb_char`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,16 @@ pub struct Ptb {
     train: Vec<u16>,
     val: Vec<u16>,
     test: Vec<u16>,
+}
+
+/// `[task] name = "ptb_char"`: one symbol a step in and out, `vocab` wide.
+impl TaskSpec for PtbConfig {
+    fn dims(&self) -> (usize, usize) {
+        (self.vocab, self.vocab)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load(self, need_dir(dir)?)?))
+    }
 }
 
 pub fn load(cfg: &PtbConfig, dir: &Path) -> Result<Ptb> {

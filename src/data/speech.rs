@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::audio::{read_audio, resample};
 use super::stft::{log_magnitude, stft_magnitude};
-use super::{Metric, SplitName, Task, TaskInfo};
+use super::{Metric, SplitName, Task, TaskInfo, TaskSpec, need_dir};
 use crate::error::{Error, Result};
-use crate::model::{Batch, Target};
+use crate::net::batch::{Batch, Target};
 
 /// `[task]` keys for `speech`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,16 @@ fn child_ci(dir: &Path, name: &str) -> Option<PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.is_dir() && p.file_name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// `[task] name = "speech"`: a 129-bin STFT frame a step in, the next frame out.
+impl TaskSpec for SpeechConfig {
+    fn dims(&self) -> (usize, usize) {
+        (BINS, BINS)
+    }
+    fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        Ok(Box::new(load(self, need_dir(dir)?)?))
+    }
 }
 
 pub fn load(cfg: &SpeechConfig, dir: &Path) -> Result<Speech> {

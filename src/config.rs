@@ -1,0 +1,66 @@
+//! What every spec section shares, whichever layer declares it (`[model]` in `net::cells`,
+//! `[task]` in `data`, `[train]` in `experiment::spec`): reading a TOML table into a config
+//! and naming the key that is wrong. A leaf: it imports nothing of the crate.
+
+use serde::de::DeserializeOwned;
+
+/// A key of a spec section and what is wrong with it; the spec adds the file and section.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {msg}")]
+pub struct ConfigError {
+    /// Dotted path inside the section (`eps`, `adam_betas[1]`); empty for the section itself.
+    pub key: String,
+    pub msg: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, msg: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// The same error with its key under `section` (`eps` → `model.eps`).
+    pub fn within(self, section: &str) -> Self {
+        ConfigError {
+            key: dotted(section, &self.key),
+            msg: self.msg,
+        }
+    }
+}
+
+/// Deserialises a section's table into `C`, naming the key serde stopped at.
+pub fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::new(path, first_line(&e.into_inner().to_string()))
+    })
+}
+
+/// `Ok` if `value` is finite and positive.
+pub fn check_positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be positive, found {value}"),
+        ))
+    }
+}
+
+/// serde's message without the location lines the TOML deserializer appends (the key says it).
+pub fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or_default().to_string()
+}
+
+/// `prefix.key`, with serde's `.` (the root) and empty keys read as the prefix itself.
+pub fn dotted(prefix: &str, key: &str) -> String {
+    match (prefix, key) {
+        ("", ".") | ("", "") => "(top level)".to_string(),
+        ("", k) => k.to_string(),
+        (p, ".") | (p, "") => p.to_string(),
+        (p, k) => format!("{p}.{k}"),
+    }
+}

@@ -1,0 +1,115 @@
+//! `metrics.csv`: one row an epoch, numeric columns named after the task's metric (`epoch`,
+//! `lr`, `train_loss`, `val_acc`, `test_bpc`, …). Values are written in Rust's shortest
+//! round-trip form, so a resumed run reads back exactly what it wrote.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Per-epoch metrics of one run: `columns` names, `rows[i][j]` the value of column `j` at epoch `i + 1`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl MetricsTable {
+    /// Appends one epoch given as `(column, value)` pairs; the first row fixes the columns.
+    pub fn push(&mut self, row: Vec<(String, f64)>) {
+        if self.columns.is_empty() {
+            self.columns = row.iter().map(|(k, _)| k.clone()).collect();
+        }
+        debug_assert!(row.iter().map(|(k, _)| k).eq(self.columns.iter()));
+        self.rows.push(row.into_iter().map(|(_, v)| v).collect());
+    }
+
+    /// Index of column `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// Every epoch's value of column `name` (empty when there is no such column).
+    pub fn column(&self, name: &str) -> Vec<f64> {
+        self.index(name)
+            .map(|j| self.rows.iter().map(|r| r[j]).collect())
+            .unwrap_or_default()
+    }
+
+    /// The last epoch's value of column `name`.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        let j = self.index(name)?;
+        self.rows.last().map(|r| r[j])
+    }
+
+    /// The task's metric name, read off the `test_*` column that is not the loss.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.columns
+            .iter()
+            .filter_map(|c| c.strip_prefix("test_"))
+            .find(|m| *m != "loss")
+    }
+
+    /// Reads `path`; a missing file is an empty table.
+    pub fn read(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        let mut r = csv::Reader::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+        let columns = r
+            .headers()
+            .map_err(|e| Error::format(path, e.to_string()))?
+            .iter()
+            .map(String::from)
+            .collect();
+        let mut rows = Vec::new();
+        for (i, rec) in r.records().enumerate() {
+            let rec = rec.map_err(|e| Error::format(path, e.to_string()))?;
+            let row = rec
+                .iter()
+                .map(|v| v.parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::format(path, format!("row {}: {e}", i + 1)))?;
+            rows.push(row);
+        }
+        Ok(Self { columns, rows })
+    }
+
+    /// Writes the table to `path` atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let csv_err = |e: csv::Error| Error::format(path, e.to_string());
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&self.columns).map_err(csv_err)?;
+        for r in &self.rows {
+            w.write_record(r.iter().map(f64::to_string))
+                .map_err(csv_err)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        crate::io::write_atomic(path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let mut t = MetricsTable::default();
+        for e in 1..=3 {
+            t.push(vec![
+                ("epoch".into(), e as f64),
+                ("test_loss".into(), 0.1 + 1.0 / 3.0 * e as f64),
+                ("test_acc".into(), 0.987_654_321_012_345_6 / e as f64),
+            ]);
+        }
+        t.write(&path).unwrap();
+        let back = MetricsTable::read(&path).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.metric_name(), Some("acc"));
+        assert_eq!(back.last("epoch"), Some(3.0));
+    }
+}

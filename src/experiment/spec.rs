@@ -1,0 +1,409 @@
+//! Experiment specs: one TOML file a paper row. Parsed once into checked types; every error
+//! names the file and the dotted key. A spec may `extends = "base.toml"` (a path relative to
+//! it; its tables are merged key by key, the child winning) and `--set a.b=value` overrides
+//! apply last, a value being read as TOML where it parses and as a string otherwise.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, check_positive, parse_config};
+use crate::data::{self, Task, TaskConfig};
+use crate::error::{Error, Result};
+use crate::kernels::gemm::Backend;
+use crate::net::cells::ModelConfig;
+use crate::net::model::Model;
+use crate::net::optim::{OptimizerConfig, OptimizerKind};
+
+/// A resolved, checked experiment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spec {
+    /// What the row reproduces and which quirks of the authors' code it keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub model: ModelConfig,
+    pub task: TaskConfig,
+    pub train: TrainSpec,
+}
+
+/// Everything but `[model]` and `[task]`, whose keys depend on their `kind` and `name`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rest {
+    description: Option<String>,
+    train: TrainSpec,
+}
+
+impl Spec {
+    /// Reads `path` (following `extends`) and applies `overrides` (`key.path=value`).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
+        let mut table = read_table(path, &mut Vec::new())?;
+        for o in overrides {
+            apply_override(&mut table, o)
+                .map_err(|e| Error::spec(path, e.key, format!("--set {o}: {}", e.msg)))?;
+        }
+        Spec::from_table(path, table)
+    }
+
+    /// Checks a merged table; `file` is named in errors.
+    pub fn from_table(file: &Path, mut table: toml::Table) -> Result<Spec> {
+        let (kind, model) = tagged(file, &mut table, "model", "kind")?;
+        let model =
+            ModelConfig::parse(&kind, model).map_err(|e| spec_error(file, e.within("model")))?;
+        let (name, task) = tagged(file, &mut table, "task", "name")?;
+        let task =
+            TaskConfig::parse(&name, task).map_err(|e| spec_error(file, e.within("task")))?;
+        let rest: Rest = parse_config(table).map_err(|e| spec_error(file, e.within("")))?;
+        let spec = Spec {
+            description: rest.description,
+            model,
+            task,
+            train: rest.train,
+        };
+        spec.validate().map_err(|e| spec_error(file, e))?;
+        Ok(spec)
+    }
+
+    /// Range checks serde cannot express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = check_positive;
+        if self.model.hidden() == 0 {
+            return Err(ConfigError::new("model.hidden", "must be at least 1"));
+        }
+        positive("train.lr", self.train.lr)?;
+        positive("train.epochs", self.train.epochs as f64)?;
+        positive("train.batch_size", self.train.batch_size as f64)?;
+        positive("train.eval_batch_size", self.train.eval_batch_size as f64)?;
+        self.model.validate().map_err(|e| e.within("model"))
+    }
+
+    /// The model this spec describes, sized for its task.
+    pub fn build_model(&self) -> Model<f32> {
+        let (input_size, output_size) = self.task.dims();
+        Model::new(&self.model, input_size, output_size)
+    }
+
+    /// The task this spec names, read from the data directory when it needs one.
+    pub fn load_task(&self, data_dir: Option<&Path>) -> Result<Box<dyn Task>> {
+        let dir = if self.task.needs_data() {
+            Some(data::resolve_data_dir(data_dir)?)
+        } else {
+            None
+        };
+        let task = self.task.load(dir.as_deref())?;
+        let info = task.info();
+        if (info.input_size, info.output_size) != self.task.dims() {
+            return Err(Error::Shape {
+                what: format!("{} data (input, output) widths", info.task),
+                expected: vec![self.task.dims().0, self.task.dims().1],
+                found: vec![info.input_size, info.output_size],
+            });
+        }
+        Ok(task)
+    }
+
+    /// The resolved spec as TOML (what a run folder keeps).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("specs serialise")
+    }
+
+    /// What fixes a run's numbers: the resolved spec as TOML without its `description`, so
+    /// rewording a spec's prose keeps its run id and its run folder.
+    pub fn identity_toml(&self) -> String {
+        Spec {
+            description: None,
+            ..self.clone()
+        }
+        .to_toml()
+    }
+}
+
+/// Removes section `[section]` from `table` and its selector key (`kind`, `name`), which
+/// decides how the rest of the section is read.
+fn tagged(
+    file: &Path,
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+) -> Result<(String, toml::Table)> {
+    let mut t = match table.remove(section) {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => return Err(Error::spec(file, section, "must be a table")),
+        None => {
+            return Err(Error::spec(
+                file,
+                section,
+                format!("missing section [{section}]"),
+            ));
+        }
+    };
+    let path = format!("{section}.{key}");
+    match t.remove(key) {
+        Some(toml::Value::String(s)) => Ok((s, t)),
+        Some(v) => Err(Error::spec(
+            file,
+            path,
+            format!("expected a string, found {}", v.type_str()),
+        )),
+        None => Err(Error::spec(file, path, "missing")),
+    }
+}
+
+fn spec_error(file: &Path, e: ConfigError) -> Error {
+    Error::spec(file, e.key, e.msg)
+}
+
+/// Reads a TOML file and, recursively, the files it `extends`.
+fn read_table(path: &Path, chain: &mut Vec<PathBuf>) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let msg = e.message().to_string();
+        let key = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].lines().count().max(1);
+                format!("line {line}")
+            })
+            .unwrap_or_else(|| "(syntax)".into());
+        Error::spec(path, key, msg)
+    })?;
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let toml::Value::String(base) = base else {
+        return Err(Error::spec(path, "extends", "must be a path string"));
+    };
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+    let canonical = base_path
+        .canonicalize()
+        .map_err(|e| Error::spec(path, "extends", format!("{}: {e}", base_path.display())))?;
+    if chain.contains(&canonical) {
+        return Err(Error::spec(path, "extends", "cycle of extends"));
+    }
+    chain.push(canonical);
+    let mut merged = read_table(&base_path, chain)?;
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+/// Deep-merges `over` into `base`; tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Applies `a.b.c=value`; the value is parsed as TOML, falling back to a plain string. The
+/// `--set` of specs, and `lrnn bench --cell` on a bare `[model]` table.
+pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigError> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| ConfigError::new(item, "expected key.path=value"))?;
+    let key = key.trim();
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts
+        .pop()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ConfigError::new(key, "empty key"))?;
+    let mut node = table;
+    for (i, part) in parts.iter().enumerate() {
+        let entry = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::new(parts[..=i].join("."), "is not a table"))?;
+    }
+    node.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// The `[train]` section of a spec; defaults are the authors' pixel-MNIST recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Sequences a step (the last batch of an epoch may be smaller, as PyTorch's DataLoader).
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Seeds initialisation and shuffling.
+    #[serde(default = "defaults::seed")]
+    pub seed: u64,
+    /// `adam` or `sgd`.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    #[serde(default = "defaults::momentum")]
+    pub momentum: f64,
+    /// Adam's (β₁, β₂).
+    #[serde(default = "defaults::adam_betas")]
+    pub adam_betas: [f64; 2],
+    /// Adam's ε.
+    #[serde(default = "defaults::adam_eps")]
+    pub adam_eps: f64,
+    /// L2 weight decay added to gradients.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Global-norm gradient clip; 0 turns it off (the authors' current default).
+    #[serde(default)]
+    pub grad_clip: f64,
+    /// Factor applied to the learning rate after each epoch of `lr_decay_epochs`.
+    #[serde(default = "defaults::lr_decay")]
+    pub lr_decay: f64,
+    /// 0-based epochs after which the rate decays (the authors: `[90]`, so epochs 91.. are decayed).
+    #[serde(default = "defaults::lr_decay_epochs")]
+    pub lr_decay_epochs: Vec<usize>,
+    /// Sequences a batch when evaluating (the authors' `test-batch-size`).
+    #[serde(default = "defaults::eval_batch_size")]
+    pub eval_batch_size: usize,
+    /// Stop each epoch after this many steps (smoke runs); absent = the whole split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps_per_epoch: Option<usize>,
+    /// Evaluate on the first this many batches of val and test only (smoke and quick runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_eval_batches: Option<usize>,
+    /// BLAS threads when `shards = 1` (default: what OpenBLAS chose, normally one a core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// GEMM backend, `avx512`, `matrixmultiply`, `openblas` or `amx` (see `lrnn bench`;
+    /// `avx512` falls back to `matrixmultiply` on CPUs without AVX-512F). `amx` runs the
+    /// recurrent products and weight gradients as three bf16 products on AMX tiles (16 of
+    /// f32's 24 mantissa bits; PyTorch's float32 matmul precision "high"): faster, not f32.
+    #[serde(default = "defaults::gemm")]
+    pub gemm: Backend,
+    /// Data-parallel shards of each batch on the rayon pool, BLAS single-threaded meanwhile
+    /// (default: one a core; 1 = one worker with multithreaded BLAS). Results depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+}
+
+mod defaults {
+    pub fn batch_size() -> usize {
+        128
+    }
+    pub fn seed() -> u64 {
+        1
+    }
+    pub fn momentum() -> f64 {
+        0.9
+    }
+    pub fn adam_betas() -> [f64; 2] {
+        [0.9, 0.999]
+    }
+    pub fn adam_eps() -> f64 {
+        1e-8
+    }
+    pub fn lr_decay() -> f64 {
+        0.1
+    }
+    pub fn lr_decay_epochs() -> Vec<usize> {
+        vec![90]
+    }
+    pub fn eval_batch_size() -> usize {
+        1000
+    }
+    pub fn gemm() -> super::Backend {
+        super::Backend::Avx512
+    }
+}
+
+impl TrainSpec {
+    /// Data-parallel shards this spec trains with.
+    pub fn num_shards(&self) -> usize {
+        self.shards
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    /// Applies the GEMM backend and thread settings to the process.
+    pub fn configure(&self) {
+        crate::kernels::gemm::set_backend(self.gemm);
+        if self.num_shards() > 1 {
+            crate::kernels::blas::set_threads(1);
+        } else if let Some(n) = self.threads {
+            crate::kernels::blas::set_threads(n);
+        }
+    }
+
+    pub fn optimizer_config(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: self.optimizer,
+            momentum: self.momentum,
+            betas: (self.adam_betas[0], self.adam_betas[1]),
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[model]
+kind = "lipschitz"
+hidden = 8
+[task]
+name = "smnist"
+[train]
+epochs = 2
+lr = 0.003
+"#;
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<Spec> {
+        let mut t: toml::Table = text.parse().unwrap();
+        for o in overrides {
+            apply_override(&mut t, o).unwrap();
+        }
+        Spec::from_table(Path::new("s.toml"), t)
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = parse(
+            BASE,
+            &["model.scheme=rk2", "train.lr=0.01", "task.name=psmnist"],
+        )
+        .unwrap();
+        #[allow(irrefutable_let_patterns)]
+        let ModelConfig::Lipschitz(c) = &s.model else {
+            panic!("a lipschitz spec")
+        };
+        assert_eq!(c.scheme, crate::net::cells::lipschitz::Scheme::Rk2);
+        assert_eq!((c.eps, c.beta, c.init_std), (0.03, 0.75, 0.1));
+        assert_eq!(s.train.lr, 0.01);
+        assert_eq!(s.train.batch_size, 128);
+        // The resolved spec reads back to itself.
+        let again = Spec::from_table(Path::new("r.toml"), s.to_toml().parse().unwrap()).unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let msg = |e: Error| e.to_string();
+        assert!(msg(parse(BASE, &["model.hiden=3"]).unwrap_err()).contains("s.toml: model"));
+        assert!(msg(parse(BASE, &["model.hiden=3"]).unwrap_err()).contains("hiden"));
+        let wrong = msg(parse(BASE, &["train.epochs=\"many\""]).unwrap_err());
+        assert!(wrong.starts_with("s.toml: train.epochs:"), "{wrong}");
+        let kind = msg(parse(BASE, &["model.kind=\"transformer\""]).unwrap_err());
+        assert!(kind.starts_with("s.toml: model.kind:"), "{kind}");
+        let extra = msg(parse(BASE, &["train.wat=1"]).unwrap_err());
+        assert!(extra.contains("train") && extra.contains("wat"), "{extra}");
+        let beta = msg(parse(BASE, &["model.beta=2.0"]).unwrap_err());
+        assert!(beta.starts_with("s.toml: model.beta:"), "{beta}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Numerical kernels, the bottom layer: the float trait, SIMD dispatch, BLAS threads, small
+//! dense linear algebra and the GEMM backends. Nothing here knows of cells, data or runs.
+
+pub mod blas;
+pub mod float;
+pub mod gemm;
+pub mod linalg;
+pub mod simd;

@@ -1,0 +1,155 @@
+//! Cayley orthogonal RNN, the authors' `calRNN` baseline (`erichson/LipschitzRNN`, `models.py`),
+//! row convention:
+//!
+//! ```text
+//! S = M − Mᵀ       W = (I + S)⁻¹(I − S)  (orthogonal: the Cayley transform of a skew S)
+//! h_{t+1} = tanh(h_t·W + z_t)            z_t = x_t·Uᵀ + b
+//! ```
+//!
+//! Parameters: `cell/M [N,N]`, `encoder/weight [N,p]` (U), `encoder/bias [N]` (b). M starts as
+//! the orthogonal polar factor `U·Vᵀ` of a Gaussian matrix ([`Init::Polar`]), as the authors'
+//! `torch.svd(gaussian_init_(N))` (the factor does not depend on the Gaussian's scale).
+//!
+//! W is built once a pass by an LU solve ([`crate::kernels::linalg`]): with `A = I + S`,
+//! `A⁻¹(I − S) = A⁻¹(2I − A)`, so `W = 2A⁻¹ − I`. Its gradient is summed in one GEMM a chunk
+//! of steps (`dW = Σ_t h_tᵀ·g_t`) and mapped back exactly once a pass:
+//!
+//! ```text
+//! dW = −2A⁻¹·dS·A⁻¹  ⇒  dL/dS = −2·A⁻ᵀ·(dL/dW)·A⁻ᵀ      dL/dM = dL/dS − (dL/dS)ᵀ
+//! ```
+//!
+//! The loop and its BPTT are the shared [`TanhRnn`] (`Update::Replace`).
+
+use crate::kernels::gemm::gemm;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use serde::{Deserialize, Serialize};
+
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use crate::kernels::float::Float;
+use crate::kernels::linalg::invert_into;
+use crate::net::cells::tanh_rnn::{TanhRnn, Update};
+use crate::net::nn::Linear;
+use crate::net::params::{Init, Layout, ParamId, Params};
+
+/// `[model]` keys for `kind = "cayley"` (the authors' calRNN has no other hyperparameter:
+/// its `init_std` only scales the Gaussian whose polar factor is taken).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CayleyConfig {
+    /// Hidden width N.
+    pub hidden: usize,
+}
+
+impl CellConfig for CayleyConfig {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        let n = self.hidden;
+        let m = layout.add("cell/M", &[n, n], Init::Polar);
+        let input = Linear::declare(
+            layout,
+            "encoder/weight",
+            Some("encoder/bias"),
+            input_size,
+            n,
+        );
+        Box::new(Cayley { n, m, input })
+    }
+}
+
+/// The cell: parameter ids.
+pub struct Cayley {
+    n: usize,
+    m: ParamId,
+    input: Linear,
+}
+
+/// What a forward pass records: `A⁻¹` and `W`, plus scratch for building and mapping them.
+struct CayleyTape<F> {
+    /// Forward: the LU factors of `A = I + S`; backward: scratch `A⁻ᵀ·dL/dW`.
+    lu: Array2<F>,
+    piv: Vec<usize>,
+    /// `A⁻¹`.
+    inv: Array2<F>,
+    /// `A` while it is being inverted, then `W`.
+    w: Array2<F>,
+    /// dL/dS.
+    ds: Array2<F>,
+    run: TanhRnn<F>,
+}
+
+impl<F: Float> Cell<F> for Cayley {
+    fn input(&self) -> &Linear {
+        &self.input
+    }
+
+    fn hidden(&self) -> usize {
+        self.n
+    }
+
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        let n = self.n;
+        Box::new(CayleyTape::<F> {
+            lu: Array2::zeros((n, n)),
+            piv: vec![0; n],
+            inv: Array2::zeros((n, n)),
+            w: Array2::zeros((n, n)),
+            ds: Array2::zeros((n, n)),
+            run: TanhRnn::new(Update::Replace, steps, batch, n, keep),
+        })
+    }
+
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        Some(tape_ref::<CayleyTape<F>>(tape).run.activation_bytes())
+    }
+
+    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
+        let tp = tape_of::<CayleyTape<F>>(tape);
+        // A = I + M − Mᵀ (kept in `w` for invert_into, which copies it into `lu`).
+        let m = p.matrix(self.m);
+        Zip::from(&mut tp.w)
+            .and(&m)
+            .and(&m.t())
+            .for_each(|a, &mij, &mji| *a = mij - mji);
+        tp.w.diag_mut().iter_mut().for_each(|d| *d += F::one());
+        match invert_into(tp.w.view(), &mut tp.lu, &mut tp.piv, &mut tp.inv) {
+            Ok(()) => {
+                // W = 2A⁻¹ − I.
+                Zip::from(&mut tp.w)
+                    .and(&tp.inv)
+                    .for_each(|w, &i| *w = i + i);
+                tp.w.diag_mut().iter_mut().for_each(|d| *d -= F::one());
+            }
+            // I + S is invertible for every finite skew S; only non-finite M gets here, and
+            // a NaN W lets the trainer report the divergence.
+            Err(_) => tp.w.fill(F::nan()),
+        }
+        tp.run.forward(tp.w.view(), z, state);
+    }
+
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        tape_ref::<CayleyTape<F>>(tape).run.outputs()
+    }
+
+    fn backward(
+        &self,
+        _p: &Params<F>,
+        tape: &mut Tape,
+        d_out: OutGrad<'_, F>,
+        dz: &mut InputGrads<F>,
+        grads: &mut Params<F>,
+    ) {
+        let tp = tape_of::<CayleyTape<F>>(tape);
+        let dw = tp.run.backward(tp.w.view(), d_out, dz, grads);
+        // dL/dS = −2·A⁻ᵀ·dW·A⁻ᵀ, in two GEMMs (through `lu` as scratch).
+        let inv_t = tp.inv.t();
+        gemm(F::one(), &inv_t, &dw, F::zero(), &mut tp.lu);
+        gemm(F::of(-2.0), &tp.lu, &inv_t, F::zero(), &mut tp.ds);
+        Zip::from(&mut grads.matrix_mut(self.m))
+            .and(&tp.ds)
+            .and(&tp.ds.t())
+            .for_each(|g, &dij, &dji| *g += dij - dji);
+    }
+}

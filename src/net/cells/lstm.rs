@@ -1,0 +1,327 @@
+//! LSTM, as PyTorch's `nn.LSTM` (one layer, gate order i, f, g, o), in the row convention
+//! (`h`, `c` are `[B, N]`, weights `[4N, ·]` as PyTorch stores them):
+//!
+//! ```text
+//! a_t = z_t + h_t·W_hhᵀ + b_hh              z_t = x_t·W_ihᵀ + b_ih,  a = [a_i | a_f | a_g | a_o]
+//! i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+//! c_{t+1} = f⊙c_t + i⊙g                     h_{t+1} = o⊙tanh(c_{t+1})
+//! ```
+//!
+//! The carried state is `h‖c` (`[B, 2N]`, h first); the decoder reads `h`. Parameters:
+//! `cell/weight_ih [4N,p]`, `cell/bias_ih [4N]` (the input projection), `cell/weight_hh [4N,N]`,
+//! `cell/bias_hh [4N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
+//!
+//! Per step one GEMM `h·W_hhᵀ` into a scratch buffer, from which the gates write the tape;
+//! backward keeps the gate activations, sums `db_hh` a step at a time and
+//! `dW_hh = Σ_t dA_tᵀ·h_t` in one GEMM a chunk of steps ([`InputGrads`], which holds
+//! dA = dL/dz). Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
+//! subnormals slow the GEMMs ~10×.
+
+use crate::kernels::gemm::Packed;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use serde::{Deserialize, Serialize};
+
+use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use crate::kernels::float::Float;
+use crate::net::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
+use crate::net::nn::linear::sum_rows;
+use crate::net::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
+use crate::net::params::{Layout, Params};
+
+/// `[model]` keys for `kind = "lstm"`: PyTorch's `nn.LSTM` defaults (no forget-gate offset).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LstmConfig {
+    /// Hidden width N (the cell state has the same width).
+    pub hidden: usize,
+}
+
+impl CellConfig for LstmConfig {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+        let n = self.hidden;
+        let (input, recurrent) = Linear::declare_torch_rnn(layout, input_size, n, 4);
+        Box::new(Lstm {
+            hidden: n,
+            input,
+            recurrent,
+        })
+    }
+}
+
+/// The cell: `input` maps `x [p] → z [4N]`, `recurrent` maps `h [N] → [4N]`.
+pub struct Lstm {
+    hidden: usize,
+    input: Linear,
+    recurrent: Linear,
+}
+
+/// What a forward pass records; the gradient buffer stays empty without `keep`.
+struct LstmTape<F> {
+    /// States `h_t‖c_t`, `t = 0..T`, `[B, 2N]` a step.
+    hc: Steps<F>,
+    /// Gate activations `[i | f | g | o]`, `[B, 4N]` a step.
+    act: Steps<F>,
+    /// Running dL/dh_t and dL/dc_t, `[B, N]`.
+    dh: Array2<F>,
+    dc: Array2<F>,
+    /// The gradient of `b_hh`, summed a step at a time, `[4N]`.
+    db: Vec<F>,
+    /// `W_hhᵀ [N, 4N]` for forward and `W_hh [4N, N]` for backward, packed once a pass.
+    w_t: Packed<F>,
+    w: Packed<F>,
+    /// `h_t·W_hhᵀ`, `[B, 4N]`: the product lands here, in cache, rather than in the tape's
+    /// cold slot, which the gates then write once (interleaved A/B: 1–6% off a step).
+    pre: Array2<F>,
+}
+
+impl<F: Float> Cell<F> for Lstm {
+    fn input(&self) -> &Linear {
+        &self.input
+    }
+
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn products_per_step(&self) -> usize {
+        4 // h·W_hhᵀ, four gates
+    }
+
+    fn state_width(&self) -> usize {
+        2 * self.hidden
+    }
+
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        let n = self.hidden;
+        Box::new(LstmTape::<F> {
+            hc: Steps::new(steps, batch, 2 * n, keep, true),
+            act: Steps::new(steps, batch, 4 * n, keep, false),
+            dh: Array2::zeros((batch, n)),
+            dc: Array2::zeros((batch, n)),
+            db: vec![F::zero(); 4 * n],
+            w_t: Packed::zeros(n, 4 * n),
+            w: Packed::zeros(4 * n, n),
+            pre: Array2::zeros((batch, 4 * n)),
+        })
+    }
+
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        let tp = tape_ref::<LstmTape<F>>(tape);
+        Some(tp.hc.bytes() + tp.act.bytes())
+    }
+
+    fn forward(
+        &self,
+        p: &Params<F>,
+        z: &mut Inputs<F>,
+        mut state: ArrayViewMut2<F>,
+        tape: &mut Tape,
+    ) {
+        let tp = tape_of::<LstmTape<F>>(tape);
+        let n = self.hidden;
+        let steps = z.steps();
+        tp.w_t.assign(p.matrix(self.recurrent.weight).t());
+        let b_hh = p.vector(self.recurrent.bias.expect("LSTM declares bias_hh"));
+        let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
+        tp.hc.at_mut(0).assign(&state);
+        for t in 0..steps {
+            let zt = z.at(t);
+            let (hc, mut hc_next) = tp.hc.pair_mut(t);
+            let mut a = tp.act.at_mut(t);
+            tp.w_t
+                .mul(F::one(), &hc.slice(s![.., ..n]), F::zero(), &mut tp.pre);
+            let hc = hc.view();
+            let (a, z, hc, hc_next) = (
+                flat_mut(&mut a),
+                flat(&zt),
+                flat(&hc),
+                flat_mut(&mut hc_next),
+            );
+            let pre = tp.pre.as_slice().expect("owned");
+            let rows = a
+                .chunks_exact_mut(4 * n)
+                .zip(z.chunks_exact(4 * n))
+                .zip(pre.chunks_exact(4 * n));
+            let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact_mut(2 * n));
+            for (((a, z), pre), (hc, hc_next)) in rows.zip(states) {
+                let [h1, c1] = blocks_mut(hc_next, n);
+                crate::kernels::simd::wide(
+                    #[inline(always)]
+                    || {
+                        gates_row(
+                            blocks_mut(a, n),
+                            blocks(pre, n),
+                            blocks(z, n),
+                            blocks(b_hh, n),
+                            &hc[n..],
+                            c1,
+                            h1,
+                        )
+                    },
+                );
+            }
+        }
+        state.assign(&tp.hc.at(steps));
+    }
+
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        let tp = tape_ref::<LstmTape<F>>(tape);
+        tp.hc
+            .span(1, tp.hc.slots() - 1)
+            .slice_move(s![.., ..self.hidden])
+    }
+
+    fn backward(
+        &self,
+        p: &Params<F>,
+        tape: &mut Tape,
+        d_out: OutGrad<'_, F>,
+        da: &mut InputGrads<F>,
+        grads: &mut Params<F>,
+    ) {
+        let tp = tape_of::<LstmTape<F>>(tape);
+        let n = self.hidden;
+        let steps = tp.hc.slots() - 1;
+        tp.w.assign(p.matrix(self.recurrent.weight));
+
+        tp.dh.fill(F::zero());
+        tp.dc.fill(F::zero());
+        tp.db.fill(F::zero());
+        for t in (0..steps).rev() {
+            if let Some(d) = d_out.at(t, steps) {
+                tp.dh += &d;
+            }
+            let (act, hc, hc_next) = (tp.act.at(t), tp.hc.at(t), tp.hc.at(t + 1));
+            let (act, hc, hc_next) = (flat(&act), flat(&hc), flat(&hc_next));
+            let (dh, dc) = (
+                tp.dh.as_slice().expect("owned"),
+                tp.dc.as_slice_mut().expect("owned"),
+            );
+            let mut da_t = da.at_mut(t);
+            let da_t = flat_mut(&mut da_t);
+            let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
+            let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
+            let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
+            for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
+                crate::kernels::simd::wide(
+                    #[inline(always)]
+                    || {
+                        gates_back_row(
+                            blocks(act, n),
+                            blocks_mut(da, n),
+                            &hc[n..],
+                            &hc_next[n..],
+                            dh,
+                            dc,
+                        )
+                    },
+                );
+            }
+            // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
+            let da_t = da.span(t..t + 1);
+            tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
+            // db_hh += Σ_rows dA_t while dA_t is in cache, not in a pass over all of dA.
+            sum_rows(&mut tp.db, flat(&da_t));
+            if let Some(ts) = da.chunk_from(t) {
+                // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over the chunk.
+                let h = tp.hc.span(ts.start, ts.len()).slice_move(s![.., ..n]);
+                self.recurrent.backward_weight(h, da.span(ts), grads);
+            }
+            da.done(t, grads);
+        }
+        self.recurrent.add_bias_grad(grads, &tp.db);
+    }
+}
+
+/// One row of the forward gates, per gate block: `a` receives `[i | f | g | o]` from
+/// `pre = h·W_hhᵀ`, `z` and `b`, the projected input and `b_hh`; `c` is the old cell state,
+/// `c1` and `h1` the new state. Separate slices (`&mut` ones cannot alias) let the loop vectorise
+/// without runtime overlap checks.
+#[inline(always)]
+fn gates_row<F: Float>(
+    a: [&mut [F]; 4],
+    pre: [&[F]; 4],
+    z: [&[F]; 4],
+    b: [&[F]; 4],
+    c: &[F],
+    c1: &mut [F],
+    h1: &mut [F],
+) {
+    let [a_i, a_f, a_g, a_o] = a;
+    let n = a_i.len();
+    let (c, c1, h1) = (&c[..n], &mut c1[..n], &mut h1[..n]);
+    let (a_f, a_g, a_o) = (&mut a_f[..n], &mut a_g[..n], &mut a_o[..n]);
+    let (pre, z, b) = (pre.map(|x| &x[..n]), z.map(|x| &x[..n]), b.map(|x| &x[..n]));
+    let arg = |k: usize, j: usize| pre[k][j] + (z[k][j] + b[k][j]);
+    for j in 0..n {
+        let (i, f) = (sigmoid(arg(0, j)), sigmoid(arg(1, j)));
+        let (g, o) = (arg(2, j).act_tanh(), sigmoid(arg(3, j)));
+        (a_i[j], a_f[j], a_g[j], a_o[j]) = (i, f, g, o);
+        c1[j] = f * c[j] + i * g;
+        h1[j] = o * c1[j].act_tanh();
+    }
+}
+
+/// One row of the gates' backward: from `act = [i | f | g | o]`, the cell states `c`, `c1`
+/// and the running `dh`, `dc` (dL/dc' in, dL/dc out), writes dL/da per gate.
+#[inline(always)]
+fn gates_back_row<F: Float>(
+    act: [&[F]; 4],
+    da: [&mut [F]; 4],
+    c: &[F],
+    c1: &[F],
+    dh: &[F],
+    dc: &mut [F],
+) {
+    let [i, f, g, o] = act;
+    let [da_i, da_f, da_g, da_o] = da;
+    let n = dc.len();
+    let (i, f, g, o) = (&i[..n], &f[..n], &g[..n], &o[..n]);
+    let (c, c1, dh) = (&c[..n], &c1[..n], &dh[..n]);
+    let (da_i, da_f, da_g, da_o) = (
+        &mut da_i[..n],
+        &mut da_f[..n],
+        &mut da_g[..n],
+        &mut da_o[..n],
+    );
+    for j in 0..n {
+        // h' = o⊙tanh(c'): to o, and into the running dL/dc'.
+        let tc = c1[j].act_tanh();
+        let d_c1 = dc[j] + dh[j] * o[j] * tanh_grad(tc);
+        // c' = f⊙c + i⊙g: to i, f, g, and dL/dc = dL/dc'⊙f.
+        da_i[j] = flush_tiny(d_c1 * g[j] * sigmoid_grad(i[j]));
+        da_f[j] = flush_tiny(d_c1 * c[j] * sigmoid_grad(f[j]));
+        da_g[j] = flush_tiny(d_c1 * i[j] * tanh_grad(g[j]));
+        da_o[j] = flush_tiny(dh[j] * tc * sigmoid_grad(o[j]));
+        dc[j] = flush_tiny(d_c1 * f[j]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::params::Init;
+
+    #[test]
+    fn parameters_have_pytorch_names_shapes_and_init() {
+        let (n, p) = (16, 3);
+        let mut layout = Layout::default();
+        let cell = LstmConfig { hidden: n }.build::<f32>(p, &mut layout);
+        assert_eq!((cell.input().fan_out, cell.state_width()), (4 * n, 2 * n));
+        let init = Init::Uniform { bound: 0.25 };
+        for (name, shape) in [
+            ("cell/weight_ih", vec![4 * n, p]),
+            ("cell/bias_ih", vec![4 * n]),
+            ("cell/weight_hh", vec![4 * n, n]),
+            ("cell/bias_hh", vec![4 * n]),
+        ] {
+            let info = layout.info(layout.find(name).unwrap());
+            assert_eq!((&info.shape, &info.init), (&shape, &init), "{name}");
+        }
+        assert_eq!(layout.entries().len(), 4);
+    }
+}

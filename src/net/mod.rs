@@ -1,0 +1,10 @@
+//! The network, above the kernels: flat parameter buffers, the shared layers (`nn`), one file
+//! a recurrent cell (`cells`), the batch contract data produces (`batch`), the model that
+//! wraps a cell with its encoder, decoder and loss, and the optimisers.
+
+pub mod batch;
+pub mod cells;
+pub mod model;
+pub mod nn;
+pub mod optim;
+pub mod params;

@@ -1,0 +1,137 @@
+//! What a trained checkpoint says beyond its loss: the eigenvalues of the recurrent matrices,
+//! whose real parts the Lipschitz parametrisation confines (the paper's stability argument).
+
+use std::path::Path;
+
+use ndarray::ArrayView2;
+
+use crate::error::{Error, Result};
+use crate::experiment::checkpoint;
+use crate::experiment::spec::Spec;
+use crate::kernels::linalg;
+use crate::net::cells::ModelConfig;
+use crate::net::cells::lipschitz::{M_A, M_W};
+use crate::net::params::Params;
+use crate::report::plot::Series;
+
+/// Named eigenvalue sets `(name, [(re, im); N])` of the recurrent matrices in `checkpoint`:
+/// `[("A", eig A), ("W", eig W)]` for `kind = "lipschitz"`. Other cells are an
+/// [`Error::Analysis`]: their recurrent weights have no common meaning to compare yet.
+pub fn recurrent_spectra(spec: &Spec, checkpoint: &Path) -> Result<Vec<Series>> {
+    let fail = |msg: String| Error::Analysis {
+        path: checkpoint.to_path_buf(),
+        msg,
+    };
+    let ModelConfig::Lipschitz(cfg) = &spec.model else {
+        return Err(fail(format!(
+            "recurrent spectra are defined for kind = \"lipschitz\" only, the spec's model is `{}`",
+            spec.model.kind()
+        )));
+    };
+    let model = spec.build_model();
+    let mut params = Params::<f64>::zeros(model.layout.clone());
+    checkpoint::load_into(checkpoint, &mut params)?;
+    let matrix = |name: &str| {
+        let id = params
+            .layout
+            .find(name)
+            .expect("a Lipschitz layout declares M_A and M_W");
+        params.matrix(id)
+    };
+    let (a, w) = cfg.matrices(matrix(M_A), matrix(M_W));
+    let eig = |name: &str, m: ArrayView2<f64>| {
+        linalg::eigenvalues(m)
+            .map(|e| (name.to_string(), e))
+            .map_err(|e| fail(format!("eigenvalues of {name}: {e}")))
+    };
+    Ok(vec![eig("A", a.view())?, eig("W", w.view())?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Lipschitz spec for sMNIST sizes (no data is read) with `[model]` keys `extra`.
+    fn spec(kind: &str, extra: &str) -> Spec {
+        let text = format!(
+            "[model]\nkind = \"{kind}\"\nhidden = 24\n{extra}\n[task]\nname = \"smnist\"\n[train]\nepochs = 1\nlr = 0.001\n"
+        );
+        Spec::from_table(Path::new("s.toml"), text.parse().unwrap()).unwrap()
+    }
+
+    /// Writes a freshly initialised checkpoint of `spec` (M at 10x the default scale) and
+    /// returns its spectra and its `M_A, M_W` in f64.
+    fn spectra(spec: &Spec, dir: &Path) -> (Vec<Series>, [ndarray::Array2<f64>; 2]) {
+        let path = dir.join("checkpoint.h5");
+        let model = spec.build_model();
+        checkpoint::save(&path, &model.init(3), &[]).unwrap();
+        let mut p = Params::<f64>::zeros(model.layout.clone());
+        checkpoint::load_into(&path, &mut p).unwrap();
+        let m = |name| p.matrix(p.layout.find(name).unwrap()).to_owned();
+        (recurrent_spectra(spec, &path).unwrap(), [m(M_A), m(M_W)])
+    }
+
+    fn scale(e: &[(f64, f64)]) -> f64 {
+        e.iter().fold(0.0f64, |s, &(re, im)| s.max(re.hypot(im)))
+    }
+
+    #[test]
+    fn skew_matrices_have_imaginary_spectra() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spec(
+            "lipschitz",
+            "beta = 1.0\ngamma_a = 0.0\ngamma_w = 0.0\ninit_std = 1.0",
+        );
+        let (sets, _) = spectra(&s, dir.path());
+        assert_eq!(
+            sets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["A", "W"]
+        );
+        for (name, e) in &sets {
+            assert_eq!(e.len(), 24);
+            let tol = 1e-9 * scale(e);
+            assert!(scale(e) > 0.0);
+            assert!(e.iter().all(|&(re, _)| re.abs() < tol), "{name}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn real_parts_lie_in_the_papers_bound() {
+        // Re λ(A) ∈ (1-β)·[λ_min(M+Mᵀ), λ_max(M+Mᵀ)] − γ, since Re(x*Ax)/x*x only sees the
+        // symmetric part (1-β)(M+Mᵀ) − γI.
+        let dir = tempfile::tempdir().unwrap();
+        let (beta, gamma) = (0.75, 0.001);
+        let s = spec(
+            "lipschitz",
+            "beta = 0.75\ngamma_a = 0.001\ngamma_w = 0.001\ninit_std = 1.0",
+        );
+        let (sets, ms) = spectra(&s, dir.path());
+        for ((name, e), m) in sets.iter().zip(ms) {
+            let sym = linalg::eigenvalues((&m + &m.t()).view()).unwrap();
+            let (lo, hi) = sym
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(re, _)| {
+                    (lo.min(re), hi.max(re))
+                });
+            let (lo, hi) = ((1.0 - beta) * lo - gamma, (1.0 - beta) * hi - gamma);
+            let tol = 1e-9 * scale(e);
+            for &(re, im) in e {
+                assert!(
+                    lo - tol <= re && re <= hi + tol,
+                    "{name}: {re}+{im}i outside [{lo}, {hi}]"
+                );
+            }
+            // Not vacuous: the eigenvalues are complex and the interval is narrower than them.
+            assert!(e.iter().any(|&(_, im)| im.abs() > hi - lo), "{name}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn other_cells_are_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spec("lstm", "");
+        let path = dir.path().join("checkpoint.h5");
+        let err = recurrent_spectra(&s, &path).unwrap_err().to_string();
+        assert!(err.contains("lipschitz") && err.contains("lstm"), "{err}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Reports across runs, the layer below the command line: run tables and exports
+//! (`results`), figures (`plot`), spectra of trained weights (`analysis`) and the paper's
+//! tables (`reproduce`).
+
+pub mod analysis;
+pub mod plot;
+pub mod reproduce;
+pub mod results;

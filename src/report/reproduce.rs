@@ -1,0 +1,590 @@
+//! Paper tables from one command. `experiments/tables/<table>.toml` names a table's rows (one
+//! spec each, and the published number it is compared with) and its profiles (`smoke`,
+//! `quick`, `full`: `--set` overrides that shorten the schedule). `reproduce` trains every row
+//! whose run folder is not done, as child `lrnn run` processes (`--jobs` at a time, each a
+//! share of the cores), then writes `tables/<table>.{csv,h5,md}` and its figures.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::experiment::runs::{self, RunInfo, RunRecord, State};
+use crate::experiment::spec::Spec;
+
+/// `experiments/tables/<table>.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDef {
+    /// The paper's table, as its header reads.
+    pub title: String,
+    /// What the reader must know about the rows (stand-in data, rows without specs yet).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub rows: Vec<RowDef>,
+}
+
+/// A schedule for every row of a table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// One line for the table's header: what the schedule is and what it is good for.
+    pub about: String,
+    /// `--set` overrides applied to every row's spec.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+/// One row: a spec (relative to the table file) and the published number beside it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowDef {
+    pub spec: PathBuf,
+    pub label: String,
+    /// The `model` of the `baselines/*.csv` row to compare with (same table and task).
+    #[serde(default)]
+    pub published: Option<String>,
+    /// `--set` overrides of this row, applied after the profile's.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+/// A published number from `baselines/*.csv`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Published {
+    pub table: String,
+    pub task: String,
+    pub model: String,
+    pub hidden: Option<usize>,
+    pub params: Option<String>,
+    pub metric: String,
+    pub value: f64,
+    pub confirmed: String,
+    pub source: String,
+}
+
+/// Every row of every CSV file in `dir`.
+pub fn read_published(dir: &Path) -> Result<Vec<Published>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let mut r = csv::Reader::from_path(&f).map_err(|e| Error::format(&f, e.to_string()))?;
+        for row in r.deserialize() {
+            out.push(row.map_err(|e| Error::format(&f, e.to_string()))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Where a table's inputs are and where its outputs go.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub table: String,
+    pub profile: String,
+    pub jobs: usize,
+    pub results: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// The project root holding `experiments/tables` and `baselines`.
+    pub root: PathBuf,
+}
+
+/// The project root: the current directory if it has `experiments/tables`, else the source tree.
+pub fn default_root() -> PathBuf {
+    if Path::new("experiments/tables").is_dir() {
+        PathBuf::from(".")
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+/// The tables `root` defines.
+pub fn table_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("experiments/tables"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            (p.extension()? == "toml").then_some(stem)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A row resolved for a profile: its spec, run id and folder.
+struct Planned {
+    def: RowDef,
+    spec_path: PathBuf,
+    overrides: Vec<String>,
+    spec: Spec,
+    id: String,
+    dir: PathBuf,
+}
+
+/// Runs the missing rows of `opts.table` and writes the table; returns the number of rows
+/// whose runs failed (their cells read "failed").
+pub fn reproduce(opts: &Options) -> Result<usize> {
+    let path = opts
+        .root
+        .join(format!("experiments/tables/{}.toml", opts.table));
+    if !path.exists() {
+        return Err(Error::Data(format!(
+            "no table `{}`; tables: {}",
+            opts.table,
+            table_names(&opts.root).join(", ")
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let def: TableDef = toml::from_str(&text)
+        .map_err(|e| Error::spec(&path, "", crate::config::first_line(&e.to_string())))?;
+    let profile = def.profiles.get(&opts.profile).ok_or_else(|| {
+        Error::spec(
+            &path,
+            format!("profiles.{}", opts.profile),
+            format!(
+                "no such profile; profiles: {:?}",
+                def.profiles.keys().collect::<Vec<_>>()
+            ),
+        )
+    })?;
+    let jobs = opts.jobs.max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = (cores / jobs).max(1);
+
+    let mut planned = Vec::new();
+    for row in &def.rows {
+        let spec_path = path
+            .parent()
+            .expect("table file has a folder")
+            .join(&row.spec);
+        let mut overrides = profile.set.clone();
+        overrides.extend(row.set.iter().cloned());
+        overrides.push(format!("train.shards={shards}"));
+        let spec = Spec::load(&spec_path, &overrides)?;
+        let id = runs::run_id(&spec, &runs::spec_name(&spec_path));
+        let dir = runs::run_dir(&opts.results, &id);
+        planned.push(Planned {
+            def: row.clone(),
+            spec_path,
+            overrides,
+            spec,
+            id,
+            dir,
+        });
+    }
+
+    let pending: Vec<&Planned> = planned
+        .iter()
+        .filter(|p| !RunInfo::read(&p.dir).is_ok_and(|i| i.state() == State::Done))
+        .collect();
+    println!(
+        "table {} ({} profile): {} rows, {} to run, {jobs} at a time with {shards} shard(s) each",
+        opts.table,
+        opts.profile,
+        planned.len(),
+        pending.len()
+    );
+    run_rows(&pending, opts, jobs);
+
+    let records: Vec<Option<RunRecord>> = planned
+        .iter()
+        .map(|p| RunRecord::read(&p.dir).ok())
+        .collect();
+    let published = read_published(&opts.root.join("baselines"))?;
+    let frame = comparison_frame(&opts.table, &planned, &records, &published)?;
+    let out = opts.results.join("tables");
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let header = header(&def, &opts.profile, profile, &records);
+    let stem = out.join(&opts.table);
+    crate::report::results::write_csv(&frame, &stem.with_extension("csv"))?;
+    let done: Vec<RunRecord> = records.iter().flatten().cloned().collect();
+    crate::report::results::write_h5(
+        &stem.with_extension("h5"),
+        &[
+            ("table", &frame),
+            ("runs", &crate::report::results::summary_frame(&done)?),
+            ("epochs", &crate::report::results::epochs_frame(&done)?),
+        ],
+        &[
+            ("title", def.title.clone()),
+            ("profile", opts.profile.clone()),
+            ("header", header.join("\n")),
+        ],
+    )?;
+    let md = markdown(&def.title, &header, &frame);
+    crate::io::write_atomic(&stem.with_extension("md"), md.as_bytes())?;
+    println!("\n{md}");
+    figures(&out, &opts.table, &planned, &records)?;
+    println!(
+        "written: {}.{{csv,h5,md}} and figures in {}",
+        stem.display(),
+        out.display()
+    );
+    Ok(records
+        .iter()
+        .filter(|r| r.as_ref().is_none_or(|r| r.info.state() != State::Done))
+        .count())
+}
+
+/// Trains `rows` as child processes, `jobs` at a time, each logging to its folder's `log.txt`.
+fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
+    let next = AtomicUsize::new(0);
+    let exe = std::env::current_exe().expect("the running binary has a path");
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(rows.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(p) = rows.get(i) else { break };
+                    let started = Instant::now();
+                    let status = run_child(&exe, p, opts);
+                    let secs = started.elapsed().as_secs_f64();
+                    let what = match (&status, RunRecord::read(&p.dir)) {
+                        (Ok(true), Ok(r)) => {
+                            let m = r.metrics.metric_name().unwrap_or("loss").to_string();
+                            format!("done, test_{m} {:.4}", r.final_test().unwrap_or(f64::NAN))
+                        }
+                        (Err(e), _) => format!("could not start: {e}"),
+                        _ => format!("FAILED, see {}", p.dir.join(runs::LOG_FILE).display()),
+                    };
+                    println!(
+                        "[{}/{}] {} ({}): {what} ({secs:.0} s)",
+                        i + 1,
+                        rows.len(),
+                        p.def.label,
+                        p.spec.task.name()
+                    );
+                }
+            });
+        }
+    });
+}
+
+fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<bool> {
+    std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
+    let log_path = p.dir.join(runs::LOG_FILE);
+    let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+    let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("run").arg(&p.spec_path).arg("--out").arg(&p.dir);
+    for o in &p.overrides {
+        cmd.arg("--set").arg(o);
+    }
+    if let Some(d) = &opts.data_dir {
+        cmd.arg("--data-dir").arg(d);
+    }
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .status()
+        .map_err(|e| Error::io(exe, e))?;
+    Ok(status.success())
+}
+
+/// The published row for `row`: same table, task and model name; the one with the row's
+/// hidden size when several match.
+fn find_published<'a>(
+    table: &str,
+    p: &Planned,
+    published: &'a [Published],
+) -> Option<&'a Published> {
+    let model = p.def.published.as_deref()?;
+    let task = p.spec.task.name();
+    let matches: Vec<&Published> = published
+        .iter()
+        .filter(|b| b.table == table && b.task == task && b.model == model)
+        .collect();
+    matches
+        .iter()
+        .find(|b| b.hidden == Some(p.spec.model.hidden()))
+        .or(matches.first())
+        .copied()
+}
+
+/// One row a table row: ours (test metric at the best validation epoch, and after the last
+/// epoch) beside the published value and the difference.
+fn comparison_frame(
+    table: &str,
+    planned: &[Planned],
+    records: &[Option<RunRecord>],
+    published: &[Published],
+) -> Result<DataFrame> {
+    let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    let mut nums: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
+    let mut ints: BTreeMap<&str, Vec<Option<i64>>> = BTreeMap::new();
+    for (p, r) in planned.iter().zip(records) {
+        let s = r.as_ref().map(crate::report::results::Summary::of);
+        let b = find_published(table, p, published);
+        let ours = s.as_ref().and_then(|s| s.test_at_best_val);
+        let text = |v: &str| Some(v.to_string());
+        cols.entry("row").or_default().push(text(&p.def.label));
+        cols.entry("task")
+            .or_default()
+            .push(text(p.spec.task.name()));
+        cols.entry("model")
+            .or_default()
+            .push(text(&p.spec.model.label()));
+        cols.entry("state").or_default().push(Some(
+            s.as_ref().map_or("failed".into(), |s| s.state.clone()),
+        ));
+        cols.entry("metric")
+            .or_default()
+            .push(s.as_ref().map(|s| format!("test_{}", s.metric)));
+        cols.entry("published_model")
+            .or_default()
+            .push(b.map(|b| b.model.clone()));
+        cols.entry("confirmed")
+            .or_default()
+            .push(b.map(|b| b.confirmed.clone()));
+        cols.entry("source")
+            .or_default()
+            .push(b.map(|b| b.source.clone()));
+        cols.entry("run_id").or_default().push(text(&p.id));
+        ints.entry("hidden")
+            .or_default()
+            .push(Some(p.spec.model.hidden() as i64));
+        ints.entry("params")
+            .or_default()
+            .push(s.as_ref().map(|s| s.params as i64));
+        ints.entry("epochs")
+            .or_default()
+            .push(s.as_ref().map(|s| s.epochs_done as i64));
+        ints.entry("best_epoch")
+            .or_default()
+            .push(s.as_ref().and_then(|s| s.best_epoch.map(|e| e as i64)));
+        nums.entry("ours").or_default().push(ours);
+        nums.entry("ours_final")
+            .or_default()
+            .push(s.as_ref().and_then(|s| s.final_test));
+        nums.entry("published")
+            .or_default()
+            .push(b.map(|b| b.value));
+        nums.entry("diff")
+            .or_default()
+            .push(ours.zip(b).map(|(o, b)| o - b.value));
+        nums.entry("step_ms")
+            .or_default()
+            .push(s.as_ref().and_then(|s| s.step_ms));
+    }
+    let order = [
+        "row",
+        "task",
+        "model",
+        "hidden",
+        "params",
+        "state",
+        "epochs",
+        "metric",
+        "ours",
+        "best_epoch",
+        "ours_final",
+        "published",
+        "diff",
+        "published_model",
+        "confirmed",
+        "source",
+        "step_ms",
+        "run_id",
+    ];
+    let columns = order
+        .iter()
+        .map(|&c| {
+            if let Some(v) = cols.remove(c) {
+                Column::new(c.into(), v)
+            } else if let Some(v) = nums.remove(c) {
+                Column::new(c.into(), v)
+            } else {
+                Column::new(c.into(), ints.remove(c).expect("every column is filled"))
+            }
+        })
+        .collect();
+    DataFrame::new_infer_height(columns).map_err(|e| Error::format(table, format!("polars: {e}")))
+}
+
+/// The lines above a table: profile, schedule, data, provenance.
+fn header(
+    def: &TableDef,
+    name: &str,
+    profile: &Profile,
+    records: &[Option<RunRecord>],
+) -> Vec<String> {
+    let mut lines = vec![format!("Profile `{name}`: {}", profile.about)];
+    if !profile.set.is_empty() {
+        lines.push(format!("Overrides: `{}`", profile.set.join("`, `")));
+    }
+    let mut sources: Vec<String> = Vec::new();
+    let mut commits: Vec<String> = Vec::new();
+    for r in records.iter().flatten() {
+        let data = &r.info.data;
+        for s in data["sources"].as_array().into_iter().flatten() {
+            let dir = Path::new(s.as_str().unwrap_or_default())
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            if !sources.contains(&dir) {
+                sources.push(dir);
+            }
+        }
+        for n in data["notes"].as_array().into_iter().flatten() {
+            let n = format!("{}: {}", r.spec.task.name(), n.as_str().unwrap_or_default());
+            if !def.notes.contains(&n) && !lines.contains(&n) {
+                lines.push(n);
+            }
+        }
+        let c = format!(
+            "{} (dirty: {})",
+            &r.info.build.git_commit, r.info.build.git_dirty
+        );
+        if !commits.contains(&c) {
+            commits.push(c);
+        }
+    }
+    lines.push(format!(
+        "Data: {}",
+        if sources.is_empty() {
+            "generated".into()
+        } else {
+            sources.join(", ")
+        }
+    ));
+    lines.extend(def.notes.iter().cloned());
+    lines.push(format!(
+        "lrnn {} at commit {}",
+        env!("CARGO_PKG_VERSION"),
+        commits.join(", ")
+    ));
+    lines.push("`ours` is the test metric at the epoch of best validation metric; `ours_final` after the last epoch; `diff` = ours − published.".into());
+    lines
+}
+
+fn fmt_cell(c: &Column, i: usize) -> String {
+    match c.get(i) {
+        Ok(AnyValue::Null) | Err(_) => "—".into(),
+        Ok(AnyValue::Float64(v)) if c.name().as_str() == "step_ms" => format!("{v:.0}"),
+        Ok(AnyValue::Float64(v)) => format!("{v:.4}"),
+        Ok(AnyValue::String(s)) => s.to_string(),
+        Ok(v) => v.to_string(),
+    }
+}
+
+/// The table as Markdown: title, header lines, then the columns a reader compares.
+fn markdown(title: &str, header: &[String], df: &DataFrame) -> String {
+    let shown = [
+        "row",
+        "task",
+        "epochs",
+        "metric",
+        "ours",
+        "best_epoch",
+        "ours_final",
+        "published",
+        "diff",
+        "confirmed",
+        "step_ms",
+        "state",
+    ];
+    let mut md = format!("# {title}\n\n");
+    for h in header {
+        let _ = writeln!(md, "- {h}");
+    }
+    let _ = writeln!(md, "\n| {} |", shown.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(shown.len()));
+    for i in 0..df.height() {
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|c| df.column(c).map(|col| fmt_cell(col, i)).unwrap_or_default())
+            .collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md
+}
+
+/// Learning curves (test metric by epoch, one figure a task) and the spectra of `A` and `W`
+/// for every Lipschitz row with a checkpoint.
+fn figures(
+    out: &Path,
+    table: &str,
+    planned: &[Planned],
+    records: &[Option<RunRecord>],
+) -> Result<()> {
+    let mut by_task: BTreeMap<&str, Vec<crate::report::plot::Series>> = BTreeMap::new();
+    for (p, r) in planned.iter().zip(records) {
+        let Some(r) = r else { continue };
+        let Some(m) = r.metrics.metric_name() else {
+            continue;
+        };
+        let points = r
+            .metrics
+            .column("epoch")
+            .into_iter()
+            .zip(r.metrics.column(&format!("test_{m}")))
+            .collect();
+        by_task
+            .entry(p.spec.task.name())
+            .or_default()
+            .push((p.def.label.clone(), points));
+        if p.spec.model.kind() == "lipschitz" && r.dir.join(runs::CHECKPOINT_FILE).exists() {
+            let sets = crate::report::analysis::recurrent_spectra(
+                &p.spec,
+                &r.dir.join(runs::CHECKPOINT_FILE),
+            )?;
+            let name = format!(
+                "{table}-spectrum-{}.svg",
+                slug(&format!("{} {}", p.spec.task.name(), p.def.label))
+            );
+            crate::report::plot::spectrum(
+                &out.join(name),
+                &format!(
+                    "Eigenvalues of A and W: {} ({})",
+                    p.def.label,
+                    p.spec.task.name()
+                ),
+                &sets,
+            )?;
+        }
+    }
+    for (task, series) in by_task {
+        let metric = records
+            .iter()
+            .flatten()
+            .find(|r| r.spec.task.name() == task)
+            .and_then(|r| r.metrics.metric_name().map(String::from))
+            .unwrap_or_default();
+        crate::report::plot::learning_curves(
+            &out.join(format!("{table}-curves-{task}.svg")),
+            &format!("{table}: {task}"),
+            &format!("test {metric}"),
+            &series,
+        )?;
+    }
+    Ok(())
+}
+
+/// `smnist Lipschitz RNN, N=128` → `smnist-lipschitz-rnn-n-128`.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
