@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::kernels::float::Float;
-use crate::net::cells::{Cell, ModelConfig};
+use crate::net::cells::{AnyCell, ModelConfig};
 use crate::net::model::{Batch, Model};
 use crate::net::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::net::params::Params;
@@ -259,7 +259,7 @@ unsafe fn fma_chains(rounds: usize) -> f32 {
 
 /// Recurrent GEMM FLOPs of one forward pass over `seq` steps of `batch` sequences,
 /// `2·B·T·N²·` [`Cell::products_per_step`]; backward is counted as twice this.
-pub fn forward_flop<F: Float>(cell: &dyn Cell<F>, batch: usize, seq: usize) -> f64 {
+pub fn forward_flop<F: Float>(cell: &dyn AnyCell<F>, batch: usize, seq: usize) -> f64 {
     let n = cell.hidden() as f64;
     2.0 * (batch * seq) as f64 * n * n * cell.products_per_step() as f64
 }

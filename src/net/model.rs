@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::kernels::float::Float;
 pub use crate::net::batch::{Batch, Target};
-use crate::net::cells::{Cell, InputGrads, Inputs, ModelConfig, OutGrad, Tape, chunk_steps};
+use crate::net::cells::{AnyCell, InputGrads, Inputs, ModelConfig, OutGrad, Tape, chunk_steps};
 use crate::net::nn::Linear;
 use crate::net::nn::loss::{LossStats, cross_entropy, mse};
 use crate::net::params::{Layout, Params};
@@ -26,7 +26,7 @@ pub struct Shard<F: Float> {
 pub struct Model<F: Float> {
     pub config: ModelConfig,
     pub layout: Arc<Layout>,
-    pub cell: Box<dyn Cell<F>>,
+    pub cell: Box<dyn AnyCell<F>>,
     /// `decoder/weight [q, N]`, `decoder/bias [q]`.
     pub decoder: Linear,
     pub input_size: usize,

@@ -25,7 +25,7 @@ use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::cells::tanh_rnn::{TanhRnn, Update};
 use crate::net::nn::act::{flush_all, flush_tiny, sigmoid, sigmoid_grad, tanh_grad, weight_grad};
@@ -80,7 +80,7 @@ impl CellConfig for AntisymmetricConfig {
         Ok(())
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         let std = self.init_std / n as f64;
         let m = layout.add("cell/M", &[n, n], Init::Normal { std });
@@ -108,7 +108,7 @@ pub struct Antisymmetric {
 }
 
 /// What a forward pass records.
-struct AntisymmetricTape<F> {
+pub struct AntisymmetricTape<F> {
     /// `W = M − Mᵀ − γI`, built once a pass.
     w: Array2<F>,
     run: Run<F>,
@@ -153,6 +153,8 @@ impl Antisymmetric {
 }
 
 impl<F: Float> Cell<F> for Antisymmetric {
+    type Tape = AntisymmetricTape<F>;
+
     fn input(&self) -> &Linear {
         &self.input
     }
@@ -161,7 +163,7 @@ impl<F: Float> Cell<F> for Antisymmetric {
         self.cfg.hidden
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> AntisymmetricTape<F> {
         let n = self.cfg.hidden;
         let run = if self.cfg.gated {
             Run::Gated(GatedTape {
@@ -183,14 +185,14 @@ impl<F: Float> Cell<F> for Antisymmetric {
                 keep,
             ))
         };
-        Box::new(AntisymmetricTape::<F> {
+        AntisymmetricTape {
             w: Array2::zeros((n, n)),
             run,
-        })
+        }
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        Some(match &tape_ref::<AntisymmetricTape<F>>(tape).run {
+    fn activation_bytes(&self, tp: &AntisymmetricTape<F>) -> Option<usize> {
+        Some(match &tp.run {
             Run::Plain(run) => run.activation_bytes(),
             Run::Gated(gt) => gt.h.bytes() + gt.a.bytes() + gt.g.bytes(),
         })
@@ -201,9 +203,8 @@ impl<F: Float> Cell<F> for Antisymmetric {
         p: &Params<F>,
         z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
-        tape: &mut Tape,
+        tp: &mut AntisymmetricTape<F>,
     ) {
-        let tp = tape_of::<AntisymmetricTape<F>>(tape);
         self.build_w(p, &mut tp.w);
         let gt = match &mut tp.run {
             Run::Plain(run) => return run.forward(tp.w.view(), z, state),
@@ -235,58 +236,77 @@ impl<F: Float> Cell<F> for Antisymmetric {
         state.assign(&gt.h.at(steps));
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        match &tape_ref::<AntisymmetricTape<F>>(tape).run {
+    fn outputs<'t>(&self, tp: &'t AntisymmetricTape<F>) -> ArrayView2<'t, F> {
+        match &tp.run {
             Run::Plain(run) => run.outputs(),
             Run::Gated(gt) => gt.h.span(1, gt.h.slots() - 1),
         }
     }
 
-    fn backward(
-        &self,
-        _p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
-        grads: &mut Params<F>,
-    ) {
-        let tp = tape_of::<AntisymmetricTape<F>>(tape);
-        let n = self.cfg.hidden;
-        let dw = match &mut tp.run {
-            Run::Plain(run) => run.backward(tp.w.view(), d_out, dz, grads),
+    fn backward_begin(&self, _p: &Params<F>, tp: &mut AntisymmetricTape<F>) {
+        match &mut tp.run {
+            Run::Plain(run) => run.backward_begin(tp.w.view()),
             Run::Gated(gt) => {
-                let steps = gt.h.slots() - 1;
-                let eps = F::of(self.cfg.eps);
                 gt.w_t.assign(tp.w.t());
                 gt.dh.fill(F::zero());
                 gt.dw.fill(F::zero());
-                for t in (0..steps).rev() {
-                    if let Some(d) = d_out.at(t, steps) {
-                        gt.dh += &d;
-                    }
-                    // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
-                    let mut dz_t = dz.at_mut(t);
-                    let (mut a, g) = (gt.a.at_mut(t), gt.g.at(t));
-                    let (dz_t, a, g) = (flat_mut(&mut dz_t), flat_mut(&mut a), flat(&g));
-                    let d = gt.dh.as_slice().expect("owned");
-                    let rows = dz_t.chunks_exact_mut(2 * n).zip(a.chunks_exact_mut(n));
-                    for ((dz, a), (g, d)) in rows.zip(g.chunks_exact(n).zip(d.chunks_exact(n))) {
-                        crate::kernels::simd::wide(
-                            #[inline(always)]
-                            || gated_back_row(blocks_mut(dz, n), a, g, d, eps),
-                        );
-                    }
-                    gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
-                    flush_all(gt.dh.view_mut());
-                    if let Some(ts) = dz.chunk_from(t) {
-                        // dW += Σ_t h_tᵀ·(δa + δg)_t, one GEMM over the chunk.
-                        let (h, g) = (gt.h.span(ts.start, ts.len()), gt.a.span(ts.start, ts.len()));
-                        weight_grad(h, g, F::one(), &mut gt.dw.view_mut());
-                    }
-                    dz.done(t, grads);
-                }
-                gt.dw.view()
             }
+        }
+    }
+
+    fn backward_step(
+        &self,
+        _p: &Params<F>,
+        tp: &mut AntisymmetricTape<F>,
+        step: Step<'_, F>,
+        mut dz_t: ArrayViewMut2<'_, F>,
+    ) {
+        let gt = match &mut tp.run {
+            Run::Plain(run) => return run.backward_step(step, dz_t),
+            Run::Gated(gt) => gt,
+        };
+        let (n, t) = (self.cfg.hidden, step.t);
+        let eps = F::of(self.cfg.eps);
+        if let Some(d) = step.d_out {
+            gt.dh += &d;
+        }
+        // h' = h + ε·g⊙a: δa = ε·d·g·(1−a²), δg = ε·d·a·g(1−g), both at h·W.
+        let (mut a, g) = (gt.a.at_mut(t), gt.g.at(t));
+        let (dz_t, a, g) = (flat_mut(&mut dz_t), flat_mut(&mut a), flat(&g));
+        let d = gt.dh.as_slice().expect("owned");
+        let rows = dz_t.chunks_exact_mut(2 * n).zip(a.chunks_exact_mut(n));
+        for ((dz, a), (g, d)) in rows.zip(g.chunks_exact(n).zip(d.chunks_exact(n))) {
+            crate::kernels::simd::wide(
+                #[inline(always)]
+                || gated_back_row(blocks_mut(dz, n), a, g, d, eps),
+            );
+        }
+        gt.w_t.mul(F::one(), &gt.a.at(t), F::one(), &mut gt.dh);
+        flush_all(gt.dh.view_mut());
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut AntisymmetricTape<F>,
+        ts: std::ops::Range<usize>,
+        dz: ArrayViewMut2<'_, F>,
+        _grads: &mut Params<F>,
+    ) {
+        match &mut tp.run {
+            Run::Plain(run) => run.backward_chunk(ts, dz.view()),
+            Run::Gated(gt) => {
+                // dW += Σ_t h_tᵀ·(δa + δg)_t, one GEMM over the chunk.
+                let (h, g) = (gt.h.span(ts.start, ts.len()), gt.a.span(ts.start, ts.len()));
+                weight_grad(h, g, F::one(), &mut gt.dw.view_mut());
+            }
+        }
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tp: &mut AntisymmetricTape<F>, grads: &mut Params<F>) {
+        let dw = match &tp.run {
+            Run::Plain(run) => run.dw(),
+            Run::Gated(gt) => gt.dw.view(),
         };
         // dM = dW − dWᵀ (γI is constant).
         Zip::from(&mut grads.matrix_mut(self.m))

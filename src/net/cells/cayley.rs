@@ -24,7 +24,7 @@ use crate::kernels::gemm::gemm;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::kernels::linalg::invert_into;
 use crate::net::cells::tanh_rnn::{TanhRnn, Update};
@@ -45,7 +45,7 @@ impl CellConfig for CayleyConfig {
         self.hidden
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         let m = layout.add("cell/M", &[n, n], Init::Polar);
         let input = Linear::declare(
@@ -67,7 +67,7 @@ pub struct Cayley {
 }
 
 /// What a forward pass records: `A⁻¹` and `W`, plus scratch for building and mapping them.
-struct CayleyTape<F> {
+pub struct CayleyTape<F> {
     /// Forward: the LU factors of `A = I + S`; backward: scratch `A⁻ᵀ·dL/dW`.
     lu: Array2<F>,
     piv: Vec<usize>,
@@ -81,6 +81,8 @@ struct CayleyTape<F> {
 }
 
 impl<F: Float> Cell<F> for Cayley {
+    type Tape = CayleyTape<F>;
+
     fn input(&self) -> &Linear {
         &self.input
     }
@@ -89,24 +91,29 @@ impl<F: Float> Cell<F> for Cayley {
         self.n
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> CayleyTape<F> {
         let n = self.n;
-        Box::new(CayleyTape::<F> {
+        CayleyTape {
             lu: Array2::zeros((n, n)),
             piv: vec![0; n],
             inv: Array2::zeros((n, n)),
             w: Array2::zeros((n, n)),
             ds: Array2::zeros((n, n)),
             run: TanhRnn::new(Update::Replace, steps, batch, n, keep),
-        })
+        }
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        Some(tape_ref::<CayleyTape<F>>(tape).run.activation_bytes())
+    fn activation_bytes(&self, tp: &CayleyTape<F>) -> Option<usize> {
+        Some(tp.run.activation_bytes())
     }
 
-    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
-        let tp = tape_of::<CayleyTape<F>>(tape);
+    fn forward(
+        &self,
+        p: &Params<F>,
+        z: &mut Inputs<F>,
+        state: ArrayViewMut2<F>,
+        tp: &mut CayleyTape<F>,
+    ) {
         // A = I + M − Mᵀ (kept in `w` for invert_into, which copies it into `lu`).
         let m = p.matrix(self.m);
         Zip::from(&mut tp.w)
@@ -129,20 +136,37 @@ impl<F: Float> Cell<F> for Cayley {
         tp.run.forward(tp.w.view(), z, state);
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        tape_ref::<CayleyTape<F>>(tape).run.outputs()
+    fn outputs<'t>(&self, tp: &'t CayleyTape<F>) -> ArrayView2<'t, F> {
+        tp.run.outputs()
     }
 
-    fn backward(
+    fn backward_begin(&self, _p: &Params<F>, tp: &mut CayleyTape<F>) {
+        tp.run.backward_begin(tp.w.view());
+    }
+
+    fn backward_step(
         &self,
         _p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
-        grads: &mut Params<F>,
+        tp: &mut CayleyTape<F>,
+        step: Step<'_, F>,
+        dz_t: ArrayViewMut2<'_, F>,
     ) {
-        let tp = tape_of::<CayleyTape<F>>(tape);
-        let dw = tp.run.backward(tp.w.view(), d_out, dz, grads);
+        tp.run.backward_step(step, dz_t);
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut CayleyTape<F>,
+        ts: std::ops::Range<usize>,
+        dz: ArrayViewMut2<'_, F>,
+        _grads: &mut Params<F>,
+    ) {
+        tp.run.backward_chunk(ts, dz.view());
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tp: &mut CayleyTape<F>, grads: &mut Params<F>) {
+        let dw = tp.run.dw();
         // dL/dS = −2·A⁻ᵀ·dW·A⁻ᵀ, in two GEMMs (through `lu` as scratch).
         let inv_t = tp.inv.t();
         gemm(F::one(), &inv_t, &dw, F::zero(), &mut tp.lu);

@@ -40,7 +40,7 @@ use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::nn::act::{flush_all, flush_tiny, tanh_grad, tanh_sum, weight_grad};
 use crate::net::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
@@ -86,7 +86,7 @@ impl CellConfig for CornnConfig {
         crate::config::check_positive("dt", self.dt)
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         // nn.Linear(p + 2N, N)'s default init, shared by all four blocks of i2h.
         let init = Init::Uniform {
@@ -118,7 +118,7 @@ pub struct Cornn {
 }
 
 /// What a forward pass records (backward buffers only with `keep`).
-struct CornnTape<F> {
+pub struct CornnTape<F> {
     /// `[Wᵀ; 𝒲ᵀ]`, `[2N, N]`, built once a pass, its transpose for backward, and its gradient.
     wt: Packed<F>,
     wt_t: Packed<F>,
@@ -134,6 +134,8 @@ struct CornnTape<F> {
 }
 
 impl<F: Float> Cell<F> for Cornn {
+    type Tape = CornnTape<F>;
+
     fn input(&self) -> &Linear {
         &self.input
     }
@@ -150,9 +152,9 @@ impl<F: Float> Cell<F> for Cornn {
         2 * self.cfg.hidden
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> CornnTape<F> {
         let n = self.cfg.hidden;
-        Box::new(CornnTape::<F> {
+        CornnTape {
             wt: Packed::zeros(2 * n, n),
             wt_t: Packed::zeros(n, 2 * n),
             dwt: Array2::zeros((2 * n, n)),
@@ -160,11 +162,10 @@ impl<F: Float> Cell<F> for Cornn {
             a: Steps::new(steps, batch, n, keep, false),
             ds: Array2::zeros((batch, 2 * n)),
             prod: Array2::zeros((batch, n)),
-        })
+        }
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        let tp = tape_ref::<CornnTape<F>>(tape);
+    fn activation_bytes(&self, tp: &CornnTape<F>) -> Option<usize> {
         Some(tp.s.bytes() + tp.a.bytes())
     }
 
@@ -173,9 +174,8 @@ impl<F: Float> Cell<F> for Cornn {
         p: &Params<F>,
         u: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
-        tape: &mut Tape,
+        tp: &mut CornnTape<F>,
     ) {
-        let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
         let steps = u.steps();
         let dt = F::of(self.cfg.dt);
@@ -208,61 +208,68 @@ impl<F: Float> Cell<F> for Cornn {
         state.assign(&tp.s.at(steps));
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        let tp = tape_ref::<CornnTape<F>>(tape);
+    fn outputs<'t>(&self, tp: &'t CornnTape<F>) -> ArrayView2<'t, F> {
         tp.s.span(1, tp.s.slots() - 1)
             .slice_move(s![.., ..self.cfg.hidden])
     }
 
-    fn backward(
+    fn backward_begin(&self, _p: &Params<F>, tp: &mut CornnTape<F>) {
+        tp.wt_t.assign(tp.wt.matrix().t());
+        tp.ds.fill(F::zero());
+        tp.dwt.fill(F::zero());
+    }
+
+    fn backward_step(
         &self,
         _p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        delta: &mut InputGrads<F>,
-        grads: &mut Params<F>,
+        tp: &mut CornnTape<F>,
+        step: Step<'_, F>,
+        mut delta_t: ArrayViewMut2<'_, F>,
     ) {
-        let tp = tape_of::<CornnTape<F>>(tape);
         let n = self.cfg.hidden;
-        let steps = tp.s.slots() - 1;
         let dt = F::of(self.cfg.dt);
         let (dt_gamma, damp) = (
             dt * F::of(self.cfg.gamma),
             F::one() - dt * F::of(self.cfg.epsilon),
         );
-        tp.wt_t.assign(tp.wt.matrix().t());
-        tp.ds.fill(F::zero());
-        tp.dwt.fill(F::zero());
-        for t in (0..steps).rev() {
-            if let Some(d) = d_out.at(t, steps) {
-                let mut dy = tp.ds.slice_mut(s![.., ..n]);
-                dy += &d;
-            }
-            let mut delta_t = delta.at_mut(t);
-            let a = tp.a.at(t);
-            let (ds, a, dl) = (
-                tp.ds.as_slice_mut().expect("owned"),
-                flat(&a),
-                flat_mut(&mut delta_t),
-            );
-            let rows = ds.chunks_exact_mut(2 * n).zip(dl.chunks_exact_mut(n));
-            for ((ds, dl), a) in rows.zip(a.chunks_exact(n)) {
-                let [dy, dz] = blocks_mut(ds, n);
-                crate::kernels::simd::wide(
-                    #[inline(always)]
-                    || step_back_row(dy, dz, dl, a, dt, dt_gamma, damp),
-                );
-            }
-            tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
-            flush_all(tp.ds.view_mut());
-            if let Some(ts) = delta.chunk_from(t) {
-                // d[Wᵀ; 𝒲ᵀ] += Σ s_tᵀ·δ_t, one GEMM over the chunk.
-                let (s_t, d) = (tp.s.span(ts.start, ts.len()), delta.span(ts));
-                weight_grad(s_t, d, F::one(), &mut tp.dwt.view_mut());
-            }
-            delta.done(t, grads);
+        if let Some(d) = step.d_out {
+            let mut dy = tp.ds.slice_mut(s![.., ..n]);
+            dy += &d;
         }
+        let a = tp.a.at(step.t);
+        let (ds, a, dl) = (
+            tp.ds.as_slice_mut().expect("owned"),
+            flat(&a),
+            flat_mut(&mut delta_t),
+        );
+        let rows = ds.chunks_exact_mut(2 * n).zip(dl.chunks_exact_mut(n));
+        for ((ds, dl), a) in rows.zip(a.chunks_exact(n)) {
+            let [dy, dz] = blocks_mut(ds, n);
+            crate::kernels::simd::wide(
+                #[inline(always)]
+                || step_back_row(dy, dz, dl, a, dt, dt_gamma, damp),
+            );
+        }
+        tp.wt_t.mul(F::one(), &delta_t, F::one(), &mut tp.ds);
+        flush_all(tp.ds.view_mut());
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut CornnTape<F>,
+        ts: std::ops::Range<usize>,
+        delta: ArrayViewMut2<'_, F>,
+        _grads: &mut Params<F>,
+    ) {
+        // d[Wᵀ; 𝒲ᵀ] += Σ s_tᵀ·δ_t, one GEMM over the chunk.
+        let s_t = tp.s.span(ts.start, ts.len());
+        weight_grad(s_t, delta.view(), F::one(), &mut tp.dwt.view_mut());
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tp: &mut CornnTape<F>, grads: &mut Params<F>) {
         // d[Wᵀ; 𝒲ᵀ] back to W and 𝒲.
+        let n = self.cfg.hidden;
         for (id, rows) in [(self.w, 0..n), (self.w_z, n..2 * n)] {
             let mut g = grads.matrix_mut(id);
             g += &tp.dwt.slice(s![rows, ..]).t();

@@ -12,19 +12,18 @@
 //! Parameters: `cell/weight_ih [3N,p]`, `cell/bias_ih [3N]` (the input projection),
 //! `cell/weight_hh [3N,N]`, `cell/bias_hh [3N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
-//! Per step one GEMM `h·W_hhᵀ`; backward sums `db_hh` a step at a time and
-//! `dW_hh = Σ_t dQ_tᵀ·h_t` in one GEMM a chunk of steps, `dQ` differing from `dZ`
-//! only in the `n` block (`dQ_n = dZ_n⊙r`). Backward flushes vanishing gradients below
+//! Per step one GEMM `h·W_hhᵀ`; backward ends each step and chunk with the gated cells'
+//! shared tail ([`super::gated`]) on `dQ`, which differs from `dZ` only in the `n` block
+//! (`dQ_n = dZ_n⊙r`). Backward flushes vanishing gradients below
 //! ~1e-31 to zero ([`flush_tiny`]): subnormals slow GEMMs ~10×.
 
-use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::gated::{Gated, GatedWeights};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::net::nn::linear::sum_rows;
 use crate::net::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::net::params::{Layout, Params};
 
@@ -41,26 +40,16 @@ impl CellConfig for GruConfig {
         self.hidden
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
-        let n = self.hidden;
-        let (input, recurrent) = Linear::declare_torch_rnn(layout, input_size, n, 3);
-        Box::new(Gru {
-            hidden: n,
-            input,
-            recurrent,
-        })
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
+        Box::new(Gru(Gated::declare(layout, input_size, self.hidden, 3)))
     }
 }
 
 /// The cell: `input` maps `x [p] → z [3N]`, `recurrent` maps `h [N] → q [3N]`.
-pub struct Gru {
-    hidden: usize,
-    input: Linear,
-    recurrent: Linear,
-}
+pub struct Gru(Gated);
 
 /// What a forward pass records.
-struct GruTape<F> {
+pub struct GruTape<F> {
     /// States `h_0..h_T`.
     h: Steps<F>,
     /// Gate activations `[r | u | n]`, `[B, 3N]` a step. Backward reads step t once, then
@@ -73,42 +62,38 @@ struct GruTape<F> {
     q: Array2<F>,
     /// Running dL/dh_t, `[B, N]`.
     dh: Array2<F>,
-    /// The gradient of `b_hh`, summed a step at a time, `[3N]`.
-    db: Vec<F>,
-    /// `W_hhᵀ [N, 3N]` for forward and `W_hh [3N, N]` for backward, packed once a pass.
-    w_t: Packed<F>,
-    w: Packed<F>,
+    /// `W_hh` packed both ways, and the `db_hh` sum.
+    w: GatedWeights<F>,
 }
 
 impl<F: Float> Cell<F> for Gru {
+    type Tape = GruTape<F>;
+
     fn input(&self) -> &Linear {
-        &self.input
+        &self.0.input
     }
 
     fn hidden(&self) -> usize {
-        self.hidden
+        self.0.hidden
     }
 
     fn products_per_step(&self) -> usize {
         3 // h·W_hhᵀ, three gates
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        let n = self.hidden;
-        Box::new(GruTape::<F> {
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> GruTape<F> {
+        let n = self.0.hidden;
+        GruTape {
             h: Steps::new(steps, batch, n, keep, true),
             act: Steps::new(steps, batch, 3 * n, keep, false),
             qn: Steps::new(steps, batch, n, keep, false),
             q: Array2::zeros((batch, 3 * n)),
             dh: Array2::zeros((batch, n)),
-            db: vec![F::zero(); 3 * n],
-            w_t: Packed::zeros(n, 3 * n),
-            w: Packed::zeros(3 * n, n),
-        })
+            w: GatedWeights::new(&self.0),
+        }
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        let tp = tape_ref::<GruTape<F>>(tape);
+    fn activation_bytes(&self, tp: &GruTape<F>) -> Option<usize> {
         Some(tp.h.bytes() + tp.act.bytes() + tp.qn.bytes())
     }
 
@@ -117,19 +102,17 @@ impl<F: Float> Cell<F> for Gru {
         p: &Params<F>,
         z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
-        tape: &mut Tape,
+        tp: &mut GruTape<F>,
     ) {
-        let tp = tape_of::<GruTape<F>>(tape);
-        let n = self.hidden;
+        let n = self.0.hidden;
         let steps = z.steps();
-        tp.w_t.assign(p.matrix(self.recurrent.weight).t());
-        let b_hh = p.vector(self.recurrent.bias.expect("GRU declares bias_hh"));
-        let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
+        tp.w.begin_forward(&self.0, p);
+        let b_hh = self.0.b_hh(p);
         tp.h.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.at(t);
             let (h, mut h_next) = tp.h.pair_mut(t);
-            tp.w_t.mul(F::one(), &h, F::zero(), &mut tp.q);
+            tp.w.product(&h.view(), &mut tp.q);
             let (mut act, mut qn, q, h) =
                 (tp.act.at_mut(t), tp.qn.at_mut(t), tp.q.view(), h.view());
             let (act, qn) = (flat_mut(&mut act), flat_mut(&mut qn));
@@ -147,58 +130,59 @@ impl<F: Float> Cell<F> for Gru {
         state.assign(&tp.h.at(steps));
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        let tp = tape_ref::<GruTape<F>>(tape);
+    fn outputs<'t>(&self, tp: &'t GruTape<F>) -> ArrayView2<'t, F> {
         tp.h.span(1, tp.h.slots() - 1)
     }
 
-    fn backward(
+    fn backward_begin(&self, p: &Params<F>, tp: &mut GruTape<F>) {
+        tp.w.begin_backward(&self.0, p);
+        tp.dh.fill(F::zero());
+    }
+
+    fn backward_step(
         &self,
-        p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
+        _p: &Params<F>,
+        tp: &mut GruTape<F>,
+        step: Step<'_, F>,
+        mut dz_t: ArrayViewMut2<'_, F>,
+    ) {
+        let (n, t) = (self.0.hidden, step.t);
+        if let Some(d) = step.d_out {
+            tp.dh += &d;
+        }
+        let (mut act, qn, h) = (tp.act.at_mut(t), tp.qn.at(t), tp.h.at(t));
+        let (act, qn, h) = (flat_mut(&mut act), flat(&qn), flat(&h));
+        let dz_t = flat_mut(&mut dz_t);
+        let dh = tp.dh.as_slice_mut().expect("owned");
+        let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
+        let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
+        for (((act, qn), (h, dh)), dz) in rows.zip(states).zip(dz_t.chunks_exact_mut(3 * n)) {
+            crate::kernels::simd::wide(
+                #[inline(always)]
+                || gates_back_row(act, qn, h, dh, dz),
+            );
+        }
+        // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
+        tp.w.step_tail(tp.act.at(t), F::one(), &mut tp.dh);
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut GruTape<F>,
+        ts: std::ops::Range<usize>,
+        _dz: ArrayViewMut2<'_, F>,
         grads: &mut Params<F>,
     ) {
-        let tp = tape_of::<GruTape<F>>(tape);
-        let n = self.hidden;
-        let steps = tp.h.slots() - 1;
-        tp.w.assign(p.matrix(self.recurrent.weight));
+        let (h, dq) = (
+            tp.h.span(ts.start, ts.len()),
+            tp.act.span(ts.start, ts.len()),
+        );
+        GatedWeights::chunk_tail(&self.0, h, dq, grads);
+    }
 
-        tp.dh.fill(F::zero());
-        tp.db.fill(F::zero());
-        for t in (0..steps).rev() {
-            if let Some(d) = d_out.at(t, steps) {
-                tp.dh += &d;
-            }
-            let (mut act, qn, h) = (tp.act.at_mut(t), tp.qn.at(t), tp.h.at(t));
-            let (act, qn, h) = (flat_mut(&mut act), flat(&qn), flat(&h));
-            let mut dz_t = dz.at_mut(t);
-            let dz_t = flat_mut(&mut dz_t);
-            let dh = tp.dh.as_slice_mut().expect("owned");
-            let rows = act.chunks_exact_mut(3 * n).zip(qn.chunks_exact(n));
-            let states = h.chunks_exact(n).zip(dh.chunks_exact_mut(n));
-            for (((act, qn), (h, dh)), dz) in rows.zip(states).zip(dz_t.chunks_exact_mut(3 * n)) {
-                crate::kernels::simd::wide(
-                    #[inline(always)]
-                    || gates_back_row(act, qn, h, dh, dz),
-                );
-            }
-            // dL/dh_t = dL/dh_{t+1}⊙u (above) + dQ_t·W_hh.
-            tp.w.mul(F::one(), &tp.act.at(t), F::one(), &mut tp.dh);
-            // db_hh += Σ_rows dQ_t while dQ_t is in cache, not in a pass over all of dQ.
-            sum_rows(&mut tp.db, flat(&tp.act.at(t)));
-            if let Some(ts) = dz.chunk_from(t) {
-                // dW_hh += Σ_t dQ_tᵀ·h_t, one GEMM over the chunk while it is in cache.
-                let (h, dq) = (
-                    tp.h.span(ts.start, ts.len()),
-                    tp.act.span(ts.start, ts.len()),
-                );
-                self.recurrent.backward_weight(h, dq, grads);
-            }
-            dz.done(t, grads);
-        }
-        self.recurrent.add_bias_grad(grads, &tp.db);
+    fn backward_end(&self, _p: &Params<F>, tp: &mut GruTape<F>, grads: &mut Params<F>) {
+        tp.w.end(&self.0, grads);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, chunk_from, tape_of, tape_ref};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::nn::act::weight_grads;
 use crate::net::nn::{Linear, Steps, blocks, flat, flat_mut};
@@ -115,7 +115,7 @@ impl CellConfig for LipschitzConfig {
         Ok(())
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         Box::new(self.declare(input_size, layout))
     }
 }
@@ -152,7 +152,7 @@ pub struct Lipschitz {
 }
 
 /// What a forward pass records; RK2 buffers stay empty under Euler, backward ones without `keep`.
-struct LipschitzTape<F> {
+pub struct LipschitzTape<F> {
     /// `[W | A]`, `[N, 2N]`, built once a pass; `Wᵀ` and `Aᵀ` for backward.
     wa: Packed<F>,
     w_t: Packed<F>,
@@ -176,6 +176,8 @@ struct LipschitzTape<F> {
     /// Running dL/dh_t and the midpoint's dL/dhm, `[B, N]`.
     dh: Array2<F>,
     dhm: Array2<F>,
+    /// `d[W | A]`, `[N, 2N]`, summed over the pass and mapped to `M` at its end.
+    dwa: Array2<F>,
 }
 
 impl<F: Float> LipschitzTape<F> {
@@ -244,6 +246,7 @@ impl Lipschitz {
             g2: grad_buf(rk2),
             dh: Array2::zeros((batch, n)),
             dhm: Array2::zeros((batch, n)),
+            dwa: Array2::zeros((n, 2 * n)),
         }
     }
 
@@ -393,6 +396,8 @@ fn stage_back_flat<F: Float>(
 }
 
 impl<F: Float> Cell<F> for Lipschitz {
+    type Tape = LipschitzTape<F>;
+
     fn input(&self) -> &Linear {
         &self.input
     }
@@ -406,12 +411,11 @@ impl<F: Float> Cell<F> for Lipschitz {
         if self.rk2() { 4 } else { 2 }
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        Box::new(self.tape::<F>(steps, batch, keep, super::chunk_steps(steps, batch)))
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> LipschitzTape<F> {
+        self.tape(steps, batch, keep, super::chunk_steps(steps, batch))
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        let tp = tape_ref::<LipschitzTape<F>>(tape);
+    fn activation_bytes(&self, tp: &LipschitzTape<F>) -> Option<usize> {
         Some(tp.h.bytes() + tp.a1.bytes() + tp.hm.bytes() + tp.a2.bytes())
     }
 
@@ -420,9 +424,8 @@ impl<F: Float> Cell<F> for Lipschitz {
         p: &Params<F>,
         z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
-        tape: &mut Tape,
+        tp: &mut LipschitzTape<F>,
     ) {
-        let tp = tape_of::<LipschitzTape<F>>(tape);
         let steps = z.steps();
         let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
         self.build_wa(p, &mut tp.wa);
@@ -452,62 +455,72 @@ impl<F: Float> Cell<F> for Lipschitz {
         state.assign(&tp.h.at(steps));
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        let tp = tape_ref::<LipschitzTape<F>>(tape);
+    fn outputs<'t>(&self, tp: &'t LipschitzTape<F>) -> ArrayView2<'t, F> {
         tp.h.span(1, tp.h.slots() - 1)
     }
 
-    fn backward(
-        &self,
-        _p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
-        grads: &mut Params<F>,
-    ) {
-        let tp = tape_of::<LipschitzTape<F>>(tape);
+    fn chunk_limit(&self, tp: &LipschitzTape<F>) -> Option<usize> {
+        // Stage gradients are summed a chunk at a time: dz's, or fewer steps if the tape's
+        // buffers hold fewer (`InputGrads::span` checks that a chunk stays inside what dz holds).
+        Some(tp.g1.slots())
+    }
+
+    fn backward_begin(&self, _p: &Params<F>, tp: &mut LipschitzTape<F>) {
         let n = self.cfg.hidden;
-        let steps = tp.h.slots() - 1;
-        let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
-        let half = eps / F::of(2.0);
         let wa = tp.wa.matrix();
         tp.w_t.assign(wa.slice(s![.., ..n]).t());
         tp.a_t.assign(wa.slice(s![.., n..]).t());
-
         tp.dh.fill(F::zero());
-        let mut dwa = Array2::<F>::zeros((n, 2 * n));
-        // Stage gradients are summed a chunk at a time: dz's, or fewer steps if the tape's
-        // buffers hold fewer (`InputGrads::span` checks that a chunk stays inside what dz holds).
-        let chunk = dz.chunk().min(tp.g1.slots());
-        for t in (0..steps).rev() {
-            if let Some(d) = d_out.at(t, steps) {
-                tp.dh += &d;
-            }
-            // The first stage's δ is dL/dz_t (RK2 adds the second's once dW has used it).
-            let (mut dz_t, slot) = (dz.at_mut(t), t % chunk);
-            if self.rk2() {
-                // h_{t+1} = h_t + ε·k2(hm_t): dhm = δ2·Wᵀ + γ2·Aᵀ, then through hm_t = h_t + ε/2·k1(h_t).
-                let (d2, g2) = (tp.d2.at_mut(slot), tp.g2.at_mut(slot));
-                stage_back(tp.dh.view(), tp.a2.at(t), d2, g2, eps, alpha);
-                tp.w_t
-                    .mul(F::one(), &tp.d2.at(slot), F::zero(), &mut tp.dhm);
-                tp.a_t.mul(F::one(), &tp.g2.at(slot), F::one(), &mut tp.dhm);
-                let g1 = tp.g1.at_mut(slot);
-                stage_back(tp.dhm.view(), tp.a1.at(t), dz_t.view_mut(), g1, half, alpha);
-                tp.dh += &tp.dhm;
-            } else {
-                let g1 = tp.g1.at_mut(slot);
-                stage_back(tp.dh.view(), tp.a1.at(t), dz_t.view_mut(), g1, eps, alpha);
-            }
-            tp.w_t.mul(F::one(), &dz_t, F::one(), &mut tp.dh);
-            tp.a_t.mul(F::one(), &tp.g1.at(slot), F::one(), &mut tp.dh);
-            if let Some(ts) = chunk_from(t, chunk, steps) {
-                let mut dwa = dwa.view_mut();
-                tp.sum_weight_grads(ts.clone(), self.rk2(), dz.span_mut(ts), &mut dwa);
-            }
-            dz.done(t, grads);
+        tp.dwa.fill(F::zero());
+    }
+
+    fn backward_step(
+        &self,
+        _p: &Params<F>,
+        tp: &mut LipschitzTape<F>,
+        step: Step<'_, F>,
+        mut dz_t: ArrayViewMut2<'_, F>,
+    ) {
+        let (t, slot) = (step.t, step.slot);
+        let (eps, alpha) = (F::of(self.cfg.eps), F::of(self.cfg.alpha));
+        if let Some(d) = step.d_out {
+            tp.dh += &d;
         }
-        self.accumulate_dm(dwa.view(), grads);
+        // The first stage's δ is dL/dz_t (RK2 adds the second's once dW has used it).
+        if self.rk2() {
+            // h_{t+1} = h_t + ε·k2(hm_t): dhm = δ2·Wᵀ + γ2·Aᵀ, then through hm_t = h_t + ε/2·k1(h_t).
+            let half = eps / F::of(2.0);
+            let (d2, g2) = (tp.d2.at_mut(slot), tp.g2.at_mut(slot));
+            stage_back(tp.dh.view(), tp.a2.at(t), d2, g2, eps, alpha);
+            tp.w_t
+                .mul(F::one(), &tp.d2.at(slot), F::zero(), &mut tp.dhm);
+            tp.a_t.mul(F::one(), &tp.g2.at(slot), F::one(), &mut tp.dhm);
+            let g1 = tp.g1.at_mut(slot);
+            stage_back(tp.dhm.view(), tp.a1.at(t), dz_t.view_mut(), g1, half, alpha);
+            tp.dh += &tp.dhm;
+        } else {
+            let g1 = tp.g1.at_mut(slot);
+            stage_back(tp.dh.view(), tp.a1.at(t), dz_t.view_mut(), g1, eps, alpha);
+        }
+        tp.w_t.mul(F::one(), &dz_t, F::one(), &mut tp.dh);
+        tp.a_t.mul(F::one(), &tp.g1.at(slot), F::one(), &mut tp.dh);
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut LipschitzTape<F>,
+        ts: std::ops::Range<usize>,
+        dz: ArrayViewMut2<'_, F>,
+        _grads: &mut Params<F>,
+    ) {
+        let mut dwa = std::mem::take(&mut tp.dwa);
+        tp.sum_weight_grads(ts, self.rk2(), dz, &mut dwa.view_mut());
+        tp.dwa = dwa;
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tp: &mut LipschitzTape<F>, grads: &mut Params<F>) {
+        self.accumulate_dm(tp.dwa.view(), grads);
     }
 }
 
@@ -541,16 +554,16 @@ mod tests {
             let mut random = |r, c| Array2::from_shape_fn((r, c), |_| rng.random_range(-1.0..1.0));
             let (x, d_out) = (random(steps * batch, p), random(steps * batch, 5));
             let grads = |chunk: usize| {
-                let mut tape: Tape = Box::new(cell.tape::<f64>(steps, batch, true, chunk));
+                let mut tape = cell.tape::<f64>(steps, batch, true, chunk);
                 let mut z = Array2::zeros((steps * batch, 5));
                 cell.input.forward(&params, x.view(), z.view_mut());
                 let mut state = Array2::zeros((batch, 5));
                 let mut inputs = Inputs::projected(z.view(), batch);
-                cell.forward(&params, &mut inputs, state.view_mut(), &mut tape);
+                Cell::forward(&cell, &params, &mut inputs, state.view_mut(), &mut tape);
                 let mut g = Params::zeros(Arc::new(layout.clone()));
                 let d = OutGrad::Every(d_out.view());
                 let mut dz = InputGrads::new(&cell.input, x.view(), z.view_mut(), batch);
-                cell.backward(&params, &mut tape, d, &mut dz, &mut g);
+                crate::net::cells::bptt(&cell, &params, &mut tape, d, &mut dz, &mut g);
                 (g.data, z)
             };
             let (want, want_dz) = grads(steps);

@@ -12,19 +12,17 @@
 //! `cell/bias_hh [4N]`, all U(±1/√N) as PyTorch's `reset_parameters`.
 //!
 //! Per step one GEMM `h·W_hhᵀ` into a scratch buffer, from which the gates write the tape;
-//! backward keeps the gate activations, sums `db_hh` a step at a time and
-//! `dW_hh = Σ_t dA_tᵀ·h_t` in one GEMM a chunk of steps ([`InputGrads`], which holds
-//! dA = dL/dz). Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
+//! backward keeps the gate activations and ends each step and chunk with the gated cells'
+//! shared tail ([`super::gated`]) on dA = dL/dz, which is also dQ (`a = z + q + b_hh`). Backward flushes vanishing gradients below ~1e-31 to zero ([`flush_tiny`]):
 //! subnormals slow the GEMMs ~10×.
 
-use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::gated::{Gated, GatedWeights};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
-use crate::net::nn::linear::sum_rows;
 use crate::net::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::net::params::{Layout, Params};
 
@@ -41,26 +39,16 @@ impl CellConfig for LstmConfig {
         self.hidden
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
-        let n = self.hidden;
-        let (input, recurrent) = Linear::declare_torch_rnn(layout, input_size, n, 4);
-        Box::new(Lstm {
-            hidden: n,
-            input,
-            recurrent,
-        })
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
+        Box::new(Lstm(Gated::declare(layout, input_size, self.hidden, 4)))
     }
 }
 
 /// The cell: `input` maps `x [p] → z [4N]`, `recurrent` maps `h [N] → [4N]`.
-pub struct Lstm {
-    hidden: usize,
-    input: Linear,
-    recurrent: Linear,
-}
+pub struct Lstm(Gated);
 
 /// What a forward pass records; the gradient buffer stays empty without `keep`.
-struct LstmTape<F> {
+pub struct LstmTape<F> {
     /// States `h_t‖c_t`, `t = 0..T`, `[B, 2N]` a step.
     hc: Steps<F>,
     /// Gate activations `[i | f | g | o]`, `[B, 4N]` a step.
@@ -68,23 +56,22 @@ struct LstmTape<F> {
     /// Running dL/dh_t and dL/dc_t, `[B, N]`.
     dh: Array2<F>,
     dc: Array2<F>,
-    /// The gradient of `b_hh`, summed a step at a time, `[4N]`.
-    db: Vec<F>,
-    /// `W_hhᵀ [N, 4N]` for forward and `W_hh [4N, N]` for backward, packed once a pass.
-    w_t: Packed<F>,
-    w: Packed<F>,
+    /// `W_hh` packed both ways, and the `db_hh` sum.
+    w: GatedWeights<F>,
     /// `h_t·W_hhᵀ`, `[B, 4N]`: the product lands here, in cache, rather than in the tape's
     /// cold slot, which the gates then write once (interleaved A/B: 1–6% off a step).
     pre: Array2<F>,
 }
 
 impl<F: Float> Cell<F> for Lstm {
+    type Tape = LstmTape<F>;
+
     fn input(&self) -> &Linear {
-        &self.input
+        &self.0.input
     }
 
     fn hidden(&self) -> usize {
-        self.hidden
+        self.0.hidden
     }
 
     fn products_per_step(&self) -> usize {
@@ -92,25 +79,22 @@ impl<F: Float> Cell<F> for Lstm {
     }
 
     fn state_width(&self) -> usize {
-        2 * self.hidden
+        2 * self.0.hidden
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        let n = self.hidden;
-        Box::new(LstmTape::<F> {
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> LstmTape<F> {
+        let n = self.0.hidden;
+        LstmTape {
             hc: Steps::new(steps, batch, 2 * n, keep, true),
             act: Steps::new(steps, batch, 4 * n, keep, false),
             dh: Array2::zeros((batch, n)),
             dc: Array2::zeros((batch, n)),
-            db: vec![F::zero(); 4 * n],
-            w_t: Packed::zeros(n, 4 * n),
-            w: Packed::zeros(4 * n, n),
+            w: GatedWeights::new(&self.0),
             pre: Array2::zeros((batch, 4 * n)),
-        })
+        }
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        let tp = tape_ref::<LstmTape<F>>(tape);
+    fn activation_bytes(&self, tp: &LstmTape<F>) -> Option<usize> {
         Some(tp.hc.bytes() + tp.act.bytes())
     }
 
@@ -119,21 +103,18 @@ impl<F: Float> Cell<F> for Lstm {
         p: &Params<F>,
         z: &mut Inputs<F>,
         mut state: ArrayViewMut2<F>,
-        tape: &mut Tape,
+        tp: &mut LstmTape<F>,
     ) {
-        let tp = tape_of::<LstmTape<F>>(tape);
-        let n = self.hidden;
+        let n = self.0.hidden;
         let steps = z.steps();
-        tp.w_t.assign(p.matrix(self.recurrent.weight).t());
-        let b_hh = p.vector(self.recurrent.bias.expect("LSTM declares bias_hh"));
-        let b_hh = b_hh.as_slice().expect("a parameter is contiguous");
+        tp.w.begin_forward(&self.0, p);
+        let b_hh = self.0.b_hh(p);
         tp.hc.at_mut(0).assign(&state);
         for t in 0..steps {
             let zt = z.at(t);
             let (hc, mut hc_next) = tp.hc.pair_mut(t);
             let mut a = tp.act.at_mut(t);
-            tp.w_t
-                .mul(F::one(), &hc.slice(s![.., ..n]), F::zero(), &mut tp.pre);
+            tp.w.product(&hc.slice(s![.., ..n]), &mut tp.pre);
             let hc = hc.view();
             let (a, z, hc, hc_next) = (
                 flat_mut(&mut a),
@@ -168,72 +149,75 @@ impl<F: Float> Cell<F> for Lstm {
         state.assign(&tp.hc.at(steps));
     }
 
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        let tp = tape_ref::<LstmTape<F>>(tape);
+    fn outputs<'t>(&self, tp: &'t LstmTape<F>) -> ArrayView2<'t, F> {
         tp.hc
             .span(1, tp.hc.slots() - 1)
-            .slice_move(s![.., ..self.hidden])
+            .slice_move(s![.., ..self.0.hidden])
     }
 
-    fn backward(
-        &self,
-        p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        da: &mut InputGrads<F>,
-        grads: &mut Params<F>,
-    ) {
-        let tp = tape_of::<LstmTape<F>>(tape);
-        let n = self.hidden;
-        let steps = tp.hc.slots() - 1;
-        tp.w.assign(p.matrix(self.recurrent.weight));
-
+    fn backward_begin(&self, p: &Params<F>, tp: &mut LstmTape<F>) {
+        tp.w.begin_backward(&self.0, p);
         tp.dh.fill(F::zero());
         tp.dc.fill(F::zero());
-        tp.db.fill(F::zero());
-        for t in (0..steps).rev() {
-            if let Some(d) = d_out.at(t, steps) {
-                tp.dh += &d;
-            }
-            let (act, hc, hc_next) = (tp.act.at(t), tp.hc.at(t), tp.hc.at(t + 1));
-            let (act, hc, hc_next) = (flat(&act), flat(&hc), flat(&hc_next));
-            let (dh, dc) = (
-                tp.dh.as_slice().expect("owned"),
-                tp.dc.as_slice_mut().expect("owned"),
-            );
-            let mut da_t = da.at_mut(t);
-            let da_t = flat_mut(&mut da_t);
-            let gates = act.chunks_exact(4 * n).zip(da_t.chunks_exact_mut(4 * n));
-            let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
-            let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
-            for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
-                crate::kernels::simd::wide(
-                    #[inline(always)]
-                    || {
-                        gates_back_row(
-                            blocks(act, n),
-                            blocks_mut(da, n),
-                            &hc[n..],
-                            &hc_next[n..],
-                            dh,
-                            dc,
-                        )
-                    },
-                );
-            }
-            // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
-            let da_t = da.span(t..t + 1);
-            tp.w.mul(F::one(), &da_t, F::zero(), &mut tp.dh);
-            // db_hh += Σ_rows dA_t while dA_t is in cache, not in a pass over all of dA.
-            sum_rows(&mut tp.db, flat(&da_t));
-            if let Some(ts) = da.chunk_from(t) {
-                // dW_hh += Σ_t dA_tᵀ·h_t, one GEMM over the chunk.
-                let h = tp.hc.span(ts.start, ts.len()).slice_move(s![.., ..n]);
-                self.recurrent.backward_weight(h, da.span(ts), grads);
-            }
-            da.done(t, grads);
+    }
+
+    fn backward_step(
+        &self,
+        _p: &Params<F>,
+        tp: &mut LstmTape<F>,
+        step: Step<'_, F>,
+        mut da_t: ArrayViewMut2<'_, F>,
+    ) {
+        let (n, t) = (self.0.hidden, step.t);
+        if let Some(d) = step.d_out {
+            tp.dh += &d;
         }
-        self.recurrent.add_bias_grad(grads, &tp.db);
+        let (act, hc, hc_next) = (tp.act.at(t), tp.hc.at(t), tp.hc.at(t + 1));
+        let (act, hc, hc_next) = (flat(&act), flat(&hc), flat(&hc_next));
+        let (dh, dc) = (
+            tp.dh.as_slice().expect("owned"),
+            tp.dc.as_slice_mut().expect("owned"),
+        );
+        let da = flat_mut(&mut da_t);
+        let gates = act.chunks_exact(4 * n).zip(da.chunks_exact_mut(4 * n));
+        let states = hc.chunks_exact(2 * n).zip(hc_next.chunks_exact(2 * n));
+        let running = dh.chunks_exact(n).zip(dc.chunks_exact_mut(n));
+        for (((act, da), (hc, hc_next)), (dh, dc)) in gates.zip(states).zip(running) {
+            crate::kernels::simd::wide(
+                #[inline(always)]
+                || {
+                    gates_back_row(
+                        blocks(act, n),
+                        blocks_mut(da, n),
+                        &hc[n..],
+                        &hc_next[n..],
+                        dh,
+                        dc,
+                    )
+                },
+            );
+        }
+        // dL/dh_t = dA_t·W_hh (h_t reaches h_{t+1} only through the gates).
+        tp.w.step_tail(da_t.view(), F::zero(), &mut tp.dh);
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tp: &mut LstmTape<F>,
+        ts: std::ops::Range<usize>,
+        da: ArrayViewMut2<'_, F>,
+        grads: &mut Params<F>,
+    ) {
+        let h = tp
+            .hc
+            .span(ts.start, ts.len())
+            .slice_move(s![.., ..self.0.hidden]);
+        GatedWeights::chunk_tail(&self.0, h, da.view(), grads);
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tp: &mut LstmTape<F>, grads: &mut Params<F>) {
+        tp.w.end(&self.0, grads);
     }
 }
 

@@ -21,16 +21,13 @@ use crate::net::params::{Layout, Params};
 pub mod antisymmetric;
 pub mod cayley;
 pub mod cornn;
+pub mod gated;
 pub mod gru;
 pub mod lipschitz;
 pub mod lstm;
 pub mod residual;
 pub mod tanh_rnn;
 pub mod vanilla;
-
-/// Whatever a cell records in its forward pass for its backward pass, owned by the caller
-/// and reused across batches of the same shape (no allocation in the time loop).
-pub type Tape = Box<dyn Any + Send>;
 
 /// The gradient arriving at a cell's outputs `h_1..h_T`.
 #[derive(Clone, Copy)]
@@ -239,8 +236,14 @@ impl<'a, F: Float> InputGrads<'a, F> {
     }
 }
 
-/// A recurrence `h_{t+1} = Φ(h_t, z_t)` over projected inputs `z_t = x_t·Uᵀ + b`.
-pub trait Cell<F: Float>: Send + Sync {
+/// A recurrence `h_{t+1} = Φ(h_t, z_t)` over projected inputs `z_t = x_t·Uᵀ + b`: its
+/// forward pass, and its backward pass as its equations a step and a chunk of steps at a
+/// time, which [`bptt`] runs in reverse time. [`AnyCell`] is what a model holds.
+pub trait Cell<F: Float>: Send + Sync + 'static {
+    /// Whatever the forward pass records for the backward pass, owned by the caller and
+    /// reused across batches of the same shape (no allocation in the time loop).
+    type Tape: Send + 'static;
+
     /// The input projection feeding the recurrence, `[p] → [input_width]`
     /// (N for the Lipschitz cell, 4N for the LSTM's four gates).
     fn input(&self) -> &Linear;
@@ -260,27 +263,124 @@ pub trait Cell<F: Float>: Send + Sync {
     }
 
     /// Buffers for `steps × batch`; with `keep`, everything backward needs (else O(1) steps).
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape;
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Self::Tape;
 
     /// Bytes of the per-step activations `tape` holds for backward to read (its states, gate
     /// and tanh outputs: `Steps` buffers the forward pass writes), as allocated; backward's
     /// own per-step gradient buffers and per-pass `N×N` matrices are not counted. This is the
     /// memory BPTT cannot avoid without recomputation; `None` if the cell does not say.
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+    fn activation_bytes(&self, tape: &Self::Tape) -> Option<usize> {
         let _ = tape;
         None
     }
 
     /// Runs the recurrence over `z` (`[B, K]` a step) from `state [B, S]`, leaving the final
     /// state there.
-    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape);
+    fn forward(
+        &self,
+        p: &Params<F>,
+        z: &mut Inputs<F>,
+        state: ArrayViewMut2<F>,
+        tape: &mut Self::Tape,
+    );
 
     /// The outputs `h_1..h_T` of the last kept forward pass, `[T·B, N]`.
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F>;
+    fn outputs<'t>(&self, tape: &'t Self::Tape) -> ArrayView2<'t, F>;
 
+    /// Steps the cell's own per-chunk gradient buffers hold, if it keeps any: [`bptt`]'s
+    /// chunks are no longer.
+    fn chunk_limit(&self, tape: &Self::Tape) -> Option<usize> {
+        let _ = tape;
+        None
+    }
+
+    /// Before the reverse loop: pack the transposed weights, zero the running gradients.
+    fn backward_begin(&self, p: &Params<F>, tape: &mut Self::Tape);
+
+    /// Step `step.t`, in reverse time: takes the running dL/dh_{t+1} (plus `step.d_out`),
+    /// writes dL/dz_t into `dz_t` (`[B, K]`) and leaves dL/dh_t running.
+    fn backward_step(
+        &self,
+        p: &Params<F>,
+        tape: &mut Self::Tape,
+        step: Step<'_, F>,
+        dz_t: ArrayViewMut2<'_, F>,
+    );
+
+    /// Steps `ts` are done: sums their weight gradients, one GEMM while they are in cache.
+    /// `dz` is their dL/dz, which the cell may still add to before the input layer reads it.
+    fn backward_chunk(
+        &self,
+        p: &Params<F>,
+        tape: &mut Self::Tape,
+        ts: std::ops::Range<usize>,
+        dz: ArrayViewMut2<'_, F>,
+        grads: &mut Params<F>,
+    );
+
+    /// After the loop: maps what was summed to the cell's parameters in `grads`.
+    fn backward_end(&self, p: &Params<F>, tape: &mut Self::Tape, grads: &mut Params<F>) {
+        let _ = (p, tape, grads);
+    }
+}
+
+/// One step of [`bptt`]'s reverse loop, as a cell's [`Cell::backward_step`] sees it.
+pub struct Step<'a, F> {
+    /// The step, `T−1 … 0`.
+    pub t: usize,
+    /// `t` modulo the chunk length: where step `t` lives in buffers a cell keeps a chunk at a time.
+    pub slot: usize,
+    /// dL/dh_{t+1} from the readout, `[B, N]`, where the decoder reads this step.
+    pub d_out: Option<ArrayView2<'a, F>>,
+}
+
+/// Backpropagation through time, the loop every cell shares: for `t = T−1 … 0`, the cell's
+/// step, then, at the first step of each chunk, the chunk's weight gradients and the input
+/// layer's (see [`InputGrads`] for the order of its calls).
+pub fn bptt<F: Float, C: Cell<F> + ?Sized>(
+    cell: &C,
+    p: &Params<F>,
+    tape: &mut C::Tape,
+    d_out: OutGrad<'_, F>,
+    dz: &mut InputGrads<F>,
+    grads: &mut Params<F>,
+) {
+    let steps = dz.steps();
+    let chunk = cell
+        .chunk_limit(tape)
+        .map_or(dz.chunk(), |c| dz.chunk().min(c));
+    cell.backward_begin(p, tape);
+    for t in (0..steps).rev() {
+        let step = Step {
+            t,
+            slot: t % chunk,
+            d_out: d_out.at(t, steps),
+        };
+        cell.backward_step(p, tape, step, dz.at_mut(t));
+        if let Some(ts) = chunk_from(t, chunk, steps) {
+            cell.backward_chunk(p, tape, ts.clone(), dz.span_mut(ts), grads);
+        }
+        dz.done(t, grads);
+    }
+    cell.backward_end(p, tape, grads);
+}
+
+/// A cell's tape behind the object-safe [`AnyCell`].
+pub type Tape = Box<dyn Any + Send>;
+
+/// A [`Cell`] with its tape type erased, what a model holds: every method is the cell's,
+/// after the one downcast of the tape, and `backward` is [`bptt`].
+pub trait AnyCell<F: Float>: Send + Sync {
+    fn input(&self) -> &Linear;
+    fn hidden(&self) -> usize;
+    fn state_width(&self) -> usize;
+    fn products_per_step(&self) -> usize;
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape;
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize>;
+    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape);
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F>;
     /// BPTT through the last kept forward pass: accumulates the cell's parameter gradients
-    /// into `grads`, and the input layer's through `dz` (see [`InputGrads`] for the order
-    /// of its calls).
+    /// into `grads`, and the input layer's through `dz`.
     fn backward(
         &self,
         p: &Params<F>,
@@ -291,16 +391,51 @@ pub trait Cell<F: Float>: Send + Sync {
     );
 }
 
-/// Recovers a cell's own tape type; a mismatch is a programming error.
-pub fn tape_of<T: 'static>(tape: &mut Tape) -> &mut T {
+fn downcast<T: 'static>(tape: &Tape) -> &T {
+    tape.downcast_ref::<T>()
+        .expect("tape made by another cell's new_tape")
+}
+
+fn downcast_mut<T: 'static>(tape: &mut Tape) -> &mut T {
     tape.downcast_mut::<T>()
         .expect("tape made by another cell's new_tape")
 }
 
-/// Read-only [`tape_of`].
-pub fn tape_ref<T: 'static>(tape: &Tape) -> &T {
-    tape.downcast_ref::<T>()
-        .expect("tape made by another cell's new_tape")
+impl<F: Float, C: Cell<F>> AnyCell<F> for C {
+    fn input(&self) -> &Linear {
+        Cell::input(self)
+    }
+    fn hidden(&self) -> usize {
+        Cell::hidden(self)
+    }
+    fn state_width(&self) -> usize {
+        Cell::state_width(self)
+    }
+    fn products_per_step(&self) -> usize {
+        Cell::products_per_step(self)
+    }
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
+        Box::new(Cell::new_tape(self, steps, batch, keep))
+    }
+    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
+        Cell::activation_bytes(self, downcast::<C::Tape>(tape))
+    }
+    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
+        Cell::forward(self, p, z, state, downcast_mut::<C::Tape>(tape))
+    }
+    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
+        Cell::outputs(self, downcast::<C::Tape>(tape))
+    }
+    fn backward(
+        &self,
+        p: &Params<F>,
+        tape: &mut Tape,
+        d_out: OutGrad<'_, F>,
+        dz: &mut InputGrads<F>,
+        grads: &mut Params<F>,
+    ) {
+        bptt(self, p, downcast_mut::<C::Tape>(tape), d_out, dz, grads)
+    }
 }
 
 /// A cell's `[model]` section: documented fields with the defaults of its paper or code.
@@ -319,7 +454,7 @@ pub trait CellConfig: Serialize + DeserializeOwned + Clone + Debug + PartialEq {
     }
 
     /// Declares the cell's parameters (checkpoint names) in `layout` and builds the cell.
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>>;
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>>;
 }
 
 /// Declares [`ModelConfig`], one variant per cell, from `"kind" => Variant(module::Config)` lines.
@@ -365,7 +500,7 @@ macro_rules! registry {
                 variant.map_or_else(|| self.kind().to_string(), |v| format!("{}-{v}", self.kind()))
             }
 
-            pub fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+            pub fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
                 match self { $(ModelConfig::$variant(c) => c.build(input_size, layout),)* }
             }
         }

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::vanilla::Vanilla;
-use super::{Cell, CellConfig};
+use super::{AnyCell, CellConfig};
 use crate::kernels::float::Float;
 use crate::net::cells::tanh_rnn::Update;
 use crate::net::params::Layout;
@@ -53,7 +53,7 @@ impl CellConfig for ResidualConfig {
         Ok(())
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         Box::new(Vanilla::declare(
             layout,
             input_size,

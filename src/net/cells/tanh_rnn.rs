@@ -21,10 +21,9 @@ use crate::kernels::gemm::Packed;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::kernels::float::Float;
-use crate::net::cells::{InputGrads, Inputs, OutGrad};
+use crate::net::cells::{Inputs, Step};
 use crate::net::nn::Steps;
 use crate::net::nn::act::{flush_all, tanh_back, tanh_step, tanh_sum, weight_grad};
-use crate::net::params::Params;
 
 /// How a step combines the previous state with the tanh branch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,45 +106,43 @@ impl<F: Float> TanhRnn<F> {
         self.h.span(1, self.h.slots() - 1)
     }
 
-    /// BPTT through the last kept forward pass with the same `w`: writes `g_t` = dL/dz_t into
-    /// `dz` (whose chunks go to the input layer's gradient in `grads`) and returns
-    /// `dW = Σ_t h_tᵀ·g_t`.
-    pub fn backward(
-        &mut self,
-        w: ArrayView2<F>,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
-        grads: &mut Params<F>,
-    ) -> ArrayView2<'_, F> {
-        let steps = self.h.slots() - 1;
+    /// Packs `Wᵀ` of the same `w` the forward pass ran with and zeroes the running
+    /// gradients: [`Cell::backward_begin`](super::Cell::backward_begin) of a cell on this loop.
+    pub fn backward_begin(&mut self, w: ArrayView2<F>) {
         self.w_t.assign(w.t());
         self.dh.fill(F::zero());
         self.dw.fill(F::zero());
-        for t in (0..steps).rev() {
-            if let Some(d) = d_out.at(t, steps) {
-                self.dh += &d;
-            }
-            // dL/dh_t: through g_t·Wᵀ, plus the skip connection's identity when residual.
-            let mut g = dz.at_mut(t);
-            let keep_dh = match self.update {
-                Update::Replace => {
-                    tanh_back(self.dh.view(), self.h.at(t + 1), g.view_mut(), F::one());
-                    F::zero()
-                }
-                Update::Residual(eps) => {
-                    tanh_back(self.dh.view(), self.a.at(t), g.view_mut(), F::of(eps));
-                    F::one()
-                }
-            };
-            self.w_t.mul(F::one(), &g, keep_dh, &mut self.dh);
-            flush_all(self.dh.view_mut());
-            if let Some(ts) = dz.chunk_from(t) {
-                // dW += Σ h_tᵀ·g_t, one GEMM over the chunk.
-                let (h, g) = (self.h.span(ts.start, ts.len()), dz.span(ts));
-                weight_grad(h, g, F::one(), &mut self.dw.view_mut());
-            }
-            dz.done(t, grads);
+    }
+
+    /// Step `step.t`: writes `g_t` = dL/dz_t into `g` and leaves dL/dh_t running.
+    pub fn backward_step(&mut self, step: Step<'_, F>, mut g: ArrayViewMut2<'_, F>) {
+        let t = step.t;
+        if let Some(d) = step.d_out {
+            self.dh += &d;
         }
+        // dL/dh_t: through g_t·Wᵀ, plus the skip connection's identity when residual.
+        let keep_dh = match self.update {
+            Update::Replace => {
+                tanh_back(self.dh.view(), self.h.at(t + 1), g.view_mut(), F::one());
+                F::zero()
+            }
+            Update::Residual(eps) => {
+                tanh_back(self.dh.view(), self.a.at(t), g.view_mut(), F::of(eps));
+                F::one()
+            }
+        };
+        self.w_t.mul(F::one(), &g, keep_dh, &mut self.dh);
+        flush_all(self.dh.view_mut());
+    }
+
+    /// Steps `ts` done: `dW += Σ h_tᵀ·g_t`, one GEMM over the chunk.
+    pub fn backward_chunk(&mut self, ts: std::ops::Range<usize>, g: ArrayView2<F>) {
+        let h = self.h.span(ts.start, ts.len());
+        weight_grad(h, g, F::one(), &mut self.dw.view_mut());
+    }
+
+    /// `dW = Σ_t h_tᵀ·g_t` of the pass, for the cell to map to its parameters.
+    pub fn dw(&self) -> ArrayView2<'_, F> {
         self.dw.view()
     }
 }

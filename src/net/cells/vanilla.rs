@@ -14,7 +14,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use super::{Cell, CellConfig, InputGrads, Inputs, OutGrad, Tape, tape_of, tape_ref};
+use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::net::cells::tanh_rnn::{TanhRnn, Update};
 use crate::net::nn::Linear;
@@ -45,7 +45,7 @@ impl CellConfig for VanillaConfig {
         self.hidden
     }
 
-    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn Cell<F>> {
+    fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         Box::new(Vanilla::declare(
             layout,
             input_size,
@@ -92,6 +92,8 @@ impl Vanilla {
 }
 
 impl<F: Float> Cell<F> for Vanilla {
+    type Tape = TanhRnn<F>;
+
     fn input(&self) -> &Linear {
         &self.input
     }
@@ -100,33 +102,56 @@ impl<F: Float> Cell<F> for Vanilla {
         self.n
     }
 
-    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> Tape {
-        Box::new(TanhRnn::<F>::new(self.update, steps, batch, self.n, keep))
+    fn new_tape(&self, steps: usize, batch: usize, keep: bool) -> TanhRnn<F> {
+        TanhRnn::new(self.update, steps, batch, self.n, keep)
     }
 
-    fn activation_bytes(&self, tape: &Tape) -> Option<usize> {
-        Some(tape_ref::<TanhRnn<F>>(tape).activation_bytes())
+    fn activation_bytes(&self, tape: &TanhRnn<F>) -> Option<usize> {
+        Some(tape.activation_bytes())
     }
 
-    fn forward(&self, p: &Params<F>, z: &mut Inputs<F>, state: ArrayViewMut2<F>, tape: &mut Tape) {
-        tape_of::<TanhRnn<F>>(tape).forward(p.matrix(self.w), z, state);
-    }
-
-    fn outputs<'t>(&self, tape: &'t Tape) -> ArrayView2<'t, F> {
-        tape_ref::<TanhRnn<F>>(tape).outputs()
-    }
-
-    fn backward(
+    fn forward(
         &self,
         p: &Params<F>,
-        tape: &mut Tape,
-        d_out: OutGrad<'_, F>,
-        dz: &mut InputGrads<F>,
-        grads: &mut Params<F>,
+        z: &mut Inputs<F>,
+        state: ArrayViewMut2<F>,
+        tape: &mut TanhRnn<F>,
     ) {
+        tape.forward(p.matrix(self.w), z, state);
+    }
+
+    fn outputs<'t>(&self, tape: &'t TanhRnn<F>) -> ArrayView2<'t, F> {
+        tape.outputs()
+    }
+
+    fn backward_begin(&self, p: &Params<F>, tape: &mut TanhRnn<F>) {
         // W is the parameter itself.
-        let dw = tape_of::<TanhRnn<F>>(tape).backward(p.matrix(self.w), d_out, dz, grads);
+        tape.backward_begin(p.matrix(self.w));
+    }
+
+    fn backward_step(
+        &self,
+        _p: &Params<F>,
+        tape: &mut TanhRnn<F>,
+        step: Step<'_, F>,
+        dz_t: ArrayViewMut2<'_, F>,
+    ) {
+        tape.backward_step(step, dz_t);
+    }
+
+    fn backward_chunk(
+        &self,
+        _p: &Params<F>,
+        tape: &mut TanhRnn<F>,
+        ts: std::ops::Range<usize>,
+        dz: ArrayViewMut2<'_, F>,
+        _grads: &mut Params<F>,
+    ) {
+        tape.backward_chunk(ts, dz.view());
+    }
+
+    fn backward_end(&self, _p: &Params<F>, tape: &mut TanhRnn<F>, grads: &mut Params<F>) {
         let mut g = grads.matrix_mut(self.w);
-        g += &dw;
+        g += &tape.dw();
     }
 }
