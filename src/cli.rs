@@ -37,10 +37,11 @@ enum Command {
         /// Also checkpoint every this many steps (default: each epoch and every 60 s).
         #[arg(long)]
         checkpoint_every: Option<usize>,
-        /// BLAS threads (overrides train.threads).
+        /// Cores to train on (default: $SLURM_CPUS_PER_TASK, else all). A run-time resource:
+        /// the numbers, and the run id, are the same on any number of cores.
         #[arg(long)]
         threads: Option<usize>,
-        /// Data-parallel shards (overrides train.shards).
+        /// Data-parallel shards, the same as `--set train.shards=K` (part of the numbers).
         #[arg(long)]
         shards: Option<usize>,
     },
@@ -184,12 +185,10 @@ pub fn main() -> Result<()> {
             threads,
             shards,
         } => {
-            let mut s = Spec::load(&spec, &overrides)?;
-            if threads.is_some() {
-                s.train.threads = threads;
-            }
-            // Results depend on the shard count, so the resolved spec (and the run id) records it.
-            s.train.shards = Some(shards.unwrap_or_else(|| s.train.num_shards()));
+            let mut overrides = overrides;
+            overrides.extend(shards.map(|k| format!("train.shards={k}")));
+            let s = Spec::load(&spec, &overrides)?;
+            crate::kernels::blas::use_cores(threads.or_else(crate::kernels::blas::slurm_cpus));
             let id = runs::run_id(&s, &runs::spec_name(&spec));
             let out = out.unwrap_or_else(|| runs::run_dir(&results, &id));
             let opts = train::RunOptions {
@@ -252,17 +251,7 @@ pub fn main() -> Result<()> {
             warmup,
             steps,
         } => {
-            crate::kernels::gemm::set_backend(gemm);
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = threads.unwrap_or(cores).max(1);
-            let shards = shards
-                .unwrap_or(if gemm == crate::kernels::gemm::Backend::Openblas {
-                    1
-                } else {
-                    threads
-                })
-                .max(1);
-            crate::kernels::blas::set_threads(if shards > 1 { 1 } else { threads });
+            let shards = crate::experiment::bench::configure(gemm, threads, shards);
             let mut table = toml::Table::new();
             table.insert("hidden".into(), toml::Value::Integer(hidden as i64));
             if let Some(s) = scheme {

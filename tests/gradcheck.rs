@@ -87,6 +87,17 @@ fn sized(n: usize) -> Vec<(&'static str, ModelConfig)> {
     ]
 }
 
+/// The cases cover every cell a spec can name: a new cell in the registry needs its case here.
+#[test]
+fn every_registered_cell_kind_is_checked() {
+    let mut kinds: Vec<&str> = configs().iter().map(|(_, c)| c.kind()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut registered = ModelConfig::KINDS.to_vec();
+    registered.sort();
+    assert_eq!(kinds, registered);
+}
+
 /// Parameters with entries of order one, so every path through the recurrence matters.
 fn random_params(model: &Model<f64>, rng: &mut Pcg64) -> Params<f64> {
     let mut p = Params::zeros(model.layout.clone());

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::kernels::float::Float;
+use crate::kernels::gemm::Backend;
 use crate::net::cells::{AnyCell, ModelConfig};
 use crate::net::model::{Batch, Model};
 use crate::net::optim::{Optimizer, OptimizerConfig, OptimizerKind};
@@ -134,6 +135,23 @@ pub fn run(cfg: &BenchConfig) -> BenchResult {
         peak_step_mib,
         peak_over_activations: peak_step_mib.zip(activations_mib).map(|(p, a)| p / a),
     }
+}
+
+/// Sets up the process for a bench on `threads` cores (default: all) with `gemm`, and
+/// returns the shard count: `shards`, else one a core, except OpenBLAS, which threads
+/// itself in one shard.
+pub fn configure(gemm: Backend, threads: Option<usize>, shards: Option<usize>) -> usize {
+    crate::kernels::gemm::set_backend(gemm);
+    let threads = crate::kernels::blas::cores(threads);
+    let shards = shards
+        .unwrap_or(if gemm == Backend::Openblas {
+            1
+        } else {
+            threads
+        })
+        .max(1);
+    crate::kernels::blas::one_level(shards, Some(threads));
+    shards
 }
 
 /// Throughput of the selected GEMM backend: `workers` threads at once, each multiplying its

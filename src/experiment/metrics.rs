@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
+use crate::data::Metric;
 use crate::error::{Error, Result};
+use crate::net::nn::loss::LossStats;
 
 /// Per-epoch metrics of one run: `columns` names, `rows[i][j]` the value of column `j` at epoch `i + 1`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,6 +89,68 @@ impl MetricsTable {
             .into_inner()
             .map_err(|e| Error::format(path, e.to_string()))?;
         crate::io::write_atomic(path, &bytes)
+    }
+}
+
+/// One row of `metrics.csv`; the metric columns are named after the task's metric
+/// (`val_acc`, `test_bpc`, `val_mse`, …).
+#[derive(Clone, Debug)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    pub lr: f64,
+    pub metric: Metric,
+    pub train: LossStats,
+    pub val: LossStats,
+    pub test: LossStats,
+    /// Mean global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub steps: usize,
+    /// Seconds of training steps this epoch (evaluation excluded).
+    pub train_s: f64,
+    /// Seconds since the run started.
+    pub elapsed_s: f64,
+}
+
+impl EpochMetrics {
+    /// `(column, value)` pairs in file order.
+    pub fn columns(&self) -> Vec<(String, f64)> {
+        let m = self.metric.as_str();
+        let mut cols = vec![
+            ("epoch".to_string(), self.epoch as f64),
+            ("lr".to_string(), self.lr),
+        ];
+        for (split, stats) in [
+            ("train", &self.train),
+            ("val", &self.val),
+            ("test", &self.test),
+        ] {
+            cols.push((format!("{split}_loss"), stats.mean()));
+            cols.push((format!("{split}_{m}"), self.metric.of(stats)));
+        }
+        cols.extend([
+            ("grad_norm".to_string(), self.grad_norm),
+            ("steps".to_string(), self.steps as f64),
+            ("train_s".to_string(), self.train_s),
+            ("elapsed_s".to_string(), self.elapsed_s),
+        ]);
+        cols
+    }
+
+    /// The one-line report printed after each epoch.
+    pub fn summary(&self, epochs: usize) -> String {
+        let m = self.metric;
+        format!(
+            "epoch {}/{epochs} lr {:.2e} train_loss {:.4} val_{k} {:.4} test_{k} {:.4} ({:.1} s, {:.1} ms/step)",
+            self.epoch,
+            self.lr,
+            self.train.mean(),
+            m.of(&self.val),
+            m.of(&self.test),
+            self.train_s,
+            1e3 * self.train_s / self.steps.max(1) as f64,
+            k = m.as_str(),
+        )
     }
 }
 

@@ -284,10 +284,13 @@ pub struct TrainSpec {
     /// f32's 24 mantissa bits; PyTorch's float32 matmul precision "high"): faster, not f32.
     #[serde(default = "defaults::gemm")]
     pub gemm: Backend,
-    /// Data-parallel shards of each batch on the rayon pool, BLAS single-threaded meanwhile
-    /// (default: one a core; 1 = one worker with multithreaded BLAS). Results depend on it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shards: Option<usize>,
+    /// Data-parallel shards of each batch: each shard's gradient is computed on its own and
+    /// the shards are summed in order, so this, not the cores, fixes the numbers. They run on
+    /// as many threads as the run is given (`lrnn run --threads`, `SLURM_CPUS_PER_TASK`),
+    /// BLAS single-threaded meanwhile; 1 = one worker with multithreaded BLAS. Default 2,
+    /// what every run on the project's 2-core machines used.
+    #[serde(default = "defaults::shards")]
+    pub shards: usize,
 }
 
 mod defaults {
@@ -315,6 +318,9 @@ mod defaults {
     pub fn eval_batch_size() -> usize {
         1000
     }
+    pub fn shards() -> usize {
+        2
+    }
     pub fn gemm() -> super::Backend {
         super::Backend::Avx512
     }
@@ -323,19 +329,18 @@ mod defaults {
 impl TrainSpec {
     /// Data-parallel shards this spec trains with.
     pub fn num_shards(&self) -> usize {
-        self.shards
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+        self.shards.max(1)
+    }
+
+    /// Steps an epoch takes over a split of `batches` batches (`max_steps_per_epoch` caps it).
+    pub fn steps_per_epoch(&self, batches: usize) -> usize {
+        self.max_steps_per_epoch.map_or(batches, |m| m.min(batches))
     }
 
     /// Applies the GEMM backend and thread settings to the process.
     pub fn configure(&self) {
         crate::kernels::gemm::set_backend(self.gemm);
-        if self.num_shards() > 1 {
-            crate::kernels::blas::set_threads(1);
-        } else if let Some(n) = self.threads {
-            crate::kernels::blas::set_threads(n);
-        }
+        crate::kernels::blas::one_level(self.num_shards(), self.threads);
     }
 
     pub fn optimizer_config(&self) -> OptimizerConfig {

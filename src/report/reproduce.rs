@@ -31,6 +31,23 @@ pub struct TableDef {
     pub rows: Vec<RowDef>,
 }
 
+impl TableDef {
+    /// `experiments/tables/<name>.toml` under `root`, and its path.
+    pub fn load(root: &Path, name: &str) -> Result<(PathBuf, TableDef)> {
+        let path = root.join(format!("experiments/tables/{name}.toml"));
+        if !path.exists() {
+            return Err(Error::Data(format!(
+                "no table `{name}`; tables: {}",
+                table_names(root).join(", ")
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let def = toml::from_str(&text)
+            .map_err(|e| Error::spec(&path, "", crate::config::first_line(&e.to_string())))?;
+        Ok((path, def))
+    }
+}
+
 /// A schedule for every row of a table.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,19 +156,7 @@ struct Planned {
 /// Runs the missing rows of `opts.table` and writes the table; returns the number of rows
 /// whose runs failed (their cells read "failed").
 pub fn reproduce(opts: &Options) -> Result<usize> {
-    let path = opts
-        .root
-        .join(format!("experiments/tables/{}.toml", opts.table));
-    if !path.exists() {
-        return Err(Error::Data(format!(
-            "no table `{}`; tables: {}",
-            opts.table,
-            table_names(&opts.root).join(", ")
-        )));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let def: TableDef = toml::from_str(&text)
-        .map_err(|e| Error::spec(&path, "", crate::config::first_line(&e.to_string())))?;
+    let (path, def) = TableDef::load(&opts.root, &opts.table)?;
     let profile = def.profiles.get(&opts.profile).ok_or_else(|| {
         Error::spec(
             &path,
@@ -163,8 +168,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         )
     })?;
     let jobs = opts.jobs.max(1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = (cores / jobs).max(1);
+    let threads = opts_threads(opts);
 
     let mut planned = Vec::new();
     for row in &def.rows {
@@ -174,7 +178,6 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             .join(&row.spec);
         let mut overrides = profile.set.clone();
         overrides.extend(row.set.iter().cloned());
-        overrides.push(format!("train.shards={shards}"));
         let spec = Spec::load(&spec_path, &overrides)?;
         let id = runs::run_id(&spec, &runs::spec_name(&spec_path));
         let dir = runs::run_dir(&opts.results, &id);
@@ -193,7 +196,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         .filter(|p| !RunInfo::read(&p.dir).is_ok_and(|i| i.state() == State::Done))
         .collect();
     println!(
-        "table {} ({} profile): {} rows, {} to run, {jobs} at a time with {shards} shard(s) each",
+        "table {} ({} profile): {} rows, {} to run, {jobs} at a time on {threads} core(s) each",
         opts.table,
         opts.profile,
         planned.len(),
@@ -275,6 +278,11 @@ fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
     });
 }
 
+/// The cores each of `opts.jobs` rows at once trains on: this machine's, split between them.
+fn opts_threads(opts: &Options) -> usize {
+    (crate::kernels::blas::cores(None) / opts.jobs.max(1)).max(1)
+}
+
 fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<bool> {
     std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
     let log_path = p.dir.join(runs::LOG_FILE);
@@ -282,6 +290,7 @@ fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<bool> {
     let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("run").arg(&p.spec_path).arg("--out").arg(&p.dir);
+    cmd.arg("--threads").arg(opts_threads(opts).to_string());
     for o in &p.overrides {
         cmd.arg("--set").arg(o);
     }

@@ -39,11 +39,26 @@ pub enum Backend {
     Amx,
 }
 
+impl Backend {
+    /// Every backend, in declaration order: the process-wide choice is stored as an index here.
+    pub const ALL: [Backend; 4] = [
+        Backend::Openblas,
+        Backend::Matrixmultiply,
+        Backend::Avx512,
+        Backend::Amx,
+    ];
+}
+
+/// Index into [`Backend::ALL`] of the process-wide backend (0, OpenBLAS, by default).
 static BACKEND: AtomicU8 = AtomicU8::new(0);
 
 /// Selects the backend for every later GEMM in the process.
 pub fn set_backend(b: Backend) {
-    BACKEND.store(b as u8, Ordering::Relaxed);
+    let i = Backend::ALL
+        .iter()
+        .position(|&x| x == b)
+        .expect("listed in Backend::ALL");
+    BACKEND.store(i as u8, Ordering::Relaxed);
 }
 
 std::thread_local! {
@@ -64,12 +79,7 @@ pub fn backend() -> Backend {
     if let Some(b) = SCOPED.get() {
         return b;
     }
-    match BACKEND.load(Ordering::Relaxed) {
-        0 => Backend::Openblas,
-        1 => Backend::Matrixmultiply,
-        2 => Backend::Avx512,
-        _ => Backend::Amx,
-    }
+    Backend::ALL[BACKEND.load(Ordering::Relaxed) as usize]
 }
 
 /// A description of the backend in use, for run records and benchmarks.
@@ -385,6 +395,13 @@ mod tests {
     use super::*;
     use ndarray::{Array2, s};
     use rand::{Rng, SeedableRng};
+
+    /// `Backend::ALL` lists every variant once, so the stored index names each backend.
+    #[test]
+    fn all_lists_every_backend() {
+        use clap::ValueEnum;
+        assert_eq!(Backend::ALL.as_slice(), Backend::value_variants());
+    }
 
     fn random(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
         Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0))

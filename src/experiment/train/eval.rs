@@ -1,0 +1,49 @@
+//! Evaluation: a model's loss statistics over a split, and a checkpoint's on validation and test.
+
+use std::path::Path;
+
+use crate::data::{Metric, SplitName, Task};
+use crate::error::Result;
+use crate::experiment::checkpoint;
+use crate::experiment::spec::Spec;
+use crate::net::model::Model;
+use crate::net::nn::loss::LossStats;
+use crate::net::params::Params;
+
+/// Loss statistics of `model` over a split (its first `limit` batches if given), in batches of
+/// `batch` (the state carried from batch to batch where the task streams, as PTB).
+pub fn evaluate_split(
+    model: &Model<f32>,
+    params: &Params<f32>,
+    task: &dyn Task,
+    split: SplitName,
+    batch: usize,
+    limit: Option<usize>,
+) -> LossStats {
+    let mut ws = model.workspace(1, 1, false);
+    let mut stats = LossStats::default();
+    let n = task.num_batches(split, batch);
+    for i in 0..limit.map_or(n, |l| l.min(n)) {
+        let b = task.batch(split, batch, 0, 0, i);
+        stats.merge(model.forward_backward(params, &b, &mut ws, None));
+    }
+    stats
+}
+
+/// Loss statistics of a checkpoint on the validation and test splits, and the task's metric.
+pub fn evaluate_checkpoint(
+    spec: &Spec,
+    checkpoint: &Path,
+    data_dir: Option<&Path>,
+) -> Result<(LossStats, LossStats, Metric)> {
+    let task = spec.load_task(data_dir)?;
+    let model = spec.build_model();
+    let mut params = Params::zeros(model.layout.clone());
+    checkpoint::load_into(checkpoint, &mut params)?;
+    let b = spec.train.eval_batch_size;
+    Ok((
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Val, b, None),
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Test, b, None),
+        task.info().metric,
+    ))
+}
