@@ -35,15 +35,18 @@ enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
         /// Also checkpoint every this many steps (default: each epoch and every 60 s).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         checkpoint_every: Option<usize>,
         /// Cores to train on (default: $SLURM_CPUS_PER_TASK, else all). A run-time resource:
         /// the numbers, and the run id, are the same on any number of cores.
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Data-parallel shards, the same as `--set train.shards=K` (part of the numbers).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         shards: Option<usize>,
+        /// Train from scratch: remove the folder's checkpoint, metrics and run record first.
+        #[arg(long)]
+        restart: bool,
     },
     /// Loss and parameter gradients of one batch (HDF5 in, HDF5 out), for parity checks.
     Grads {
@@ -86,30 +89,30 @@ enum Command {
         /// FMAs a shard): the arithmetic ceiling over any GEMM. Needs AVX-512F.
         #[arg(long, conflicts_with = "gemm_peak")]
         fma_peak: bool,
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 128)]
         batch: usize,
-        #[arg(long, default_value_t = 784)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 784)]
         seq: usize,
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 128)]
         hidden: usize,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 1)]
         input: usize,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 10)]
         classes: usize,
         /// Cores to use (default: all): data-parallel shards over the batch, or with
         /// `--gemm openblas` and `--shards 1`, OpenBLAS threads.
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Data-parallel shards over the batch on the rayon pool, BLAS single-threaded
         /// (default: `--threads`, or 1 under openblas).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         shards: Option<usize>,
         /// GEMM backend (the training default is avx512).
         #[arg(long, value_enum, default_value_t = crate::kernels::gemm::Backend::Avx512)]
         gemm: crate::kernels::gemm::Backend,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 10)]
         steps: usize,
     },
     /// Train every row of a paper table that is not done yet, then print ours beside the
@@ -122,7 +125,7 @@ enum Command {
         profile: String,
         /// Rows trained at once; the cores are split between them (each run's shard count, which
         /// is part of its spec and id, so a table resumed with another --jobs trains afresh).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, value_parser = at_least_one, default_value_t = 1)]
         jobs: usize,
         #[arg(long, default_value = "results")]
         results: PathBuf,
@@ -184,6 +187,7 @@ pub fn main() -> Result<()> {
             checkpoint_every,
             threads,
             shards,
+            restart,
         } => {
             let mut overrides = overrides;
             overrides.extend(shards.map(|k| format!("train.shards={k}")));
@@ -195,6 +199,7 @@ pub fn main() -> Result<()> {
                 data_dir,
                 id: Some(id),
                 checkpoint_every,
+                restart,
                 ..train::RunOptions::new(&out)
             };
             let outcome = train::run(&s, &opts)?;
@@ -274,7 +279,8 @@ pub fn main() -> Result<()> {
             }
             let model = model.expect("clap requires --model without a peak flag");
             let model = crate::net::cells::ModelConfig::parse(&model, table)
-                .map_err(|e| anyhow::anyhow!("--model/--scheme: {e}"))?;
+                .and_then(|m| m.validate().map(|()| m))
+                .map_err(|e| anyhow::anyhow!("--model/--scheme/--cell: {e}"))?;
             let r = crate::experiment::bench::run(&crate::experiment::bench::BenchConfig {
                 model,
                 batch,
@@ -384,5 +390,14 @@ fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
         [n] => Ok([n, n, n]),
         [m, k, n] => Ok([m, k, n]),
         _ => Err(format!("{s}: expected N or MxKxN")),
+    }
+}
+
+/// A count flag: a whole number of at least 1 (zero steps, cores or batches is no work).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(e.to_string()),
     }
 }

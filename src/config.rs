@@ -50,6 +50,54 @@ pub fn check_positive(key: &str, value: f64) -> Result<(), ConfigError> {
     }
 }
 
+/// `Ok` if `value` is finite and at least zero.
+pub fn check_non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be finite and at least 0, found {value}"),
+        ))
+    }
+}
+
+/// `Ok` if `value` is finite (any sign).
+pub fn check_finite(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be finite, found {value}"),
+        ))
+    }
+}
+
+/// `Ok` if `0 ≤ value < 1` (a momentum, Adam's betas).
+pub fn check_unit_open(key: &str, value: f64) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must lie in [0, 1), found {value}"),
+        ))
+    }
+}
+
+/// `Ok` if `value ≥ min` (counts: `bptt ≥ 1`, `seq_len ≥ 2`).
+pub fn check_at_least(key: &str, value: usize, min: usize) -> Result<(), ConfigError> {
+    if value >= min {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be at least {min}, found {value}"),
+        ))
+    }
+}
+
 /// serde's message without the location lines the TOML deserializer appends (the key says it).
 pub fn first_line(msg: &str) -> String {
     msg.lines().next().unwrap_or_default().to_string()

@@ -35,13 +35,28 @@ pub enum Error {
         found: Vec<usize>,
     },
 
-    /// Training produced a non-finite loss.
-    #[error("loss diverged (non-finite: {loss}) at epoch {epoch}, step {step}")]
-    Diverged {
+    /// Training produced a non-finite loss, gradient norm, parameter or metric: the run
+    /// stops there, with nothing of it recorded, its last good checkpoint kept.
+    #[error("diverged: {what} is non-finite ({value}) at {at}")]
+    NonFinite {
+        /// `loss`, `gradient norm`, `parameters`, `val_acc`, …
+        what: String,
+        value: f64,
+        /// `epoch E, step S` or `epoch E, evaluation`.
+        at: String,
+    },
+
+    /// A signal stopped the run after it wrote its checkpoint; it resumes where it stopped.
+    #[error("interrupted by signal {signal} at epoch {epoch}, step {step}; checkpoint written")]
+    Interrupted {
+        signal: i32,
         epoch: usize,
         step: usize,
-        loss: f64,
     },
+
+    /// Work that would be empty: no training steps, no evaluation batches, an empty split.
+    #[error("{0}")]
+    Empty(String),
 
     /// Data that cannot be found where the spec and the command line point.
     #[error("{0}")]

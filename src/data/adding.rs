@@ -44,6 +44,14 @@ fn default_eval() -> usize {
 
 /// `[task] name = "adding"`: two channels in (value, marker), their marked sum out; generated.
 impl TaskSpec for AddingConfig {
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::check_at_least;
+        // Two marked steps, one in each half.
+        check_at_least("seq_len", self.seq_len, 2)?;
+        check_at_least("train_size", self.train_size, 1)?;
+        check_at_least("val_size", self.val_size, 1)?;
+        check_at_least("test_size", self.test_size, 1)
+    }
     fn dims(&self) -> (usize, usize) {
         (2, 1)
     }

@@ -132,6 +132,11 @@ pub trait TaskSpec: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Par
     /// `(input size p, output size q)`, known without reading data (models are built from it).
     fn dims(&self) -> (usize, usize);
 
+    /// Range checks beyond types: the first violated one.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
     /// Whether the task reads files from the data directory (generated tasks do not).
     fn needs_data(&self) -> bool {
         true
@@ -201,12 +206,16 @@ registry! {
 
 /// The object-safe part of [`TaskSpec`], so [`TaskConfig`] forwards without a match a method.
 trait DynTaskSpec {
+    fn validate(&self) -> Result<(), ConfigError>;
     fn dims(&self) -> (usize, usize);
     fn needs_data(&self) -> bool;
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>>;
 }
 
 impl<T: TaskSpec> DynTaskSpec for T {
+    fn validate(&self) -> Result<(), ConfigError> {
+        TaskSpec::validate(self)
+    }
     fn dims(&self) -> (usize, usize) {
         TaskSpec::dims(self)
     }
@@ -227,6 +236,11 @@ impl TaskConfig {
     /// `(input size p, output size q)`, known without reading data (models are built from it).
     pub fn dims(&self) -> (usize, usize) {
         self.spec().dims()
+    }
+
+    /// Range checks of the task's options.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.spec().validate()
     }
 
     /// Whether the task needs files from the data directory.

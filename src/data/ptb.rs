@@ -103,6 +103,10 @@ pub struct Ptb {
 
 /// `[task] name = "ptb_char"`: one symbol a step in and out, `vocab` wide.
 impl TaskSpec for PtbConfig {
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        crate::config::check_at_least("bptt", self.bptt, 1)?;
+        crate::config::check_at_least("vocab", self.vocab, 1)
+    }
     fn dims(&self) -> (usize, usize) {
         (self.vocab, self.vocab)
     }

@@ -20,7 +20,8 @@ fn ensure_groups(file: &hdf5::File, name: &str) -> hdf5::Result<()> {
     Ok(())
 }
 
-/// Writes `values` (`shape`) as an f32 dataset `name`.
+/// Writes `values` (`shape`) as an f32 dataset `name`, with HDF5's Fletcher-32 checksum
+/// (one chunk the whole tensor), so damage from outside is an error on reading.
 pub fn write_f32(
     file: &hdf5::File,
     name: &str,
@@ -31,7 +32,15 @@ pub fn write_f32(
     let data: Vec<f32> = values.map(|v| v as f32).collect();
     let arr =
         ndarray::ArrayD::from_shape_vec(shape.to_vec(), data).expect("shape matches the data");
-    file.new_dataset_builder().with_data(&arr).create(name)?;
+    if arr.is_empty() {
+        file.new_dataset_builder().with_data(&arr).create(name)?;
+    } else {
+        file.new_dataset_builder()
+            .with_data(&arr)
+            .chunk(shape.to_vec())
+            .fletcher32()
+            .create(name)?;
+    }
     Ok(())
 }
 
@@ -87,6 +96,7 @@ pub fn load_into<F: Float>(path: &Path, params: &mut Params<F>) -> Result<()> {
             });
         }
         let values: Vec<f64> = ds.read_raw::<f64>().map_err(|err| Error::hdf5(path, err))?;
+        check_finite(path, &e.name, &values)?;
         params.data[e.range.clone()]
             .iter_mut()
             .zip(values)
@@ -95,11 +105,27 @@ pub fn load_into<F: Float>(path: &Path, params: &mut Params<F>) -> Result<()> {
     Ok(())
 }
 
-/// Reads a float dataset as f64 with its shape.
+/// Reads a float dataset as f64 with its shape; a non-finite value is an error.
 pub fn read_f64(path: &Path, file: &hdf5::File, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     let ds = file
         .dataset(name)
         .map_err(|_| Error::format(path, format!("no dataset `{name}`")))?;
     let values = ds.read_raw::<f64>().map_err(|e| Error::hdf5(path, e))?;
+    check_finite(path, name, &values)?;
     Ok((ds.shape(), values))
+}
+
+/// `Ok` if every value of dataset `name` is finite: a checkpoint holds a trained state, never
+/// a diverged one, so a NaN is damage (or another program's file), not a model.
+pub fn check_finite(path: &Path, name: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::format(
+            path,
+            format!(
+                "dataset `{name}` holds a non-finite value ({}) at index {i}",
+                values[i]
+            ),
+        )),
+    }
 }

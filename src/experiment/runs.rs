@@ -17,6 +17,26 @@ pub const RUN_FILE: &str = "run.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const CHECKPOINT_FILE: &str = "checkpoint.h5";
 pub const LOG_FILE: &str = "log.txt";
+/// Held locked (`flock`) by the one process training the folder; the kernel releases it
+/// when that process ends, however it ends, so a lock is never stale.
+pub const LOCK_FILE: &str = ".lock";
+
+/// The folder's lock, taken without waiting: `Ok(None)` when another process holds it.
+pub fn try_lock(dir: &Path) -> Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
 
 /// `<task>/<spec name>-s<seed>-<8 hex digits of SHA-256 of the resolved spec>` (its
 /// [`Spec::identity_toml`]: keys added after a run started serialise only away from their
@@ -49,6 +69,8 @@ pub enum Status {
     Running,
     Done,
     Failed,
+    /// Stopped by a signal (SIGINT, SIGTERM, SIGUSR1) after writing its checkpoint.
+    Interrupted,
 }
 
 /// A run's state as `lrnn list` shows it.
@@ -181,6 +203,7 @@ impl RunInfo {
         match self.status {
             Status::Done => State::Done,
             Status::Failed => State::Failed,
+            Status::Interrupted => State::Interrupted,
             Status::Running if self.is_alive() => State::Running,
             Status::Running => State::Interrupted,
         }

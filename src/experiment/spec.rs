@@ -66,14 +66,11 @@ impl Spec {
 
     /// Range checks serde cannot express.
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive = check_positive;
         if self.model.hidden() == 0 {
             return Err(ConfigError::new("model.hidden", "must be at least 1"));
         }
-        positive("train.lr", self.train.lr)?;
-        positive("train.epochs", self.train.epochs as f64)?;
-        positive("train.batch_size", self.train.batch_size as f64)?;
-        positive("train.eval_batch_size", self.train.eval_batch_size as f64)?;
+        self.train.validate().map_err(|e| e.within("train"))?;
+        self.task.validate().map_err(|e| e.within("task"))?;
         self.model.validate().map_err(|e| e.within("model"))
     }
 
@@ -330,6 +327,34 @@ impl TrainSpec {
     /// Data-parallel shards this spec trains with.
     pub fn num_shards(&self) -> usize {
         self.shards.max(1)
+    }
+
+    /// The documented range of every key: counts at least 1, rates and ε positive, decays and
+    /// clips at least 0, momenta and betas in [0, 1), everything finite.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use crate::config::{check_at_least, check_non_negative, check_unit_open};
+        check_at_least("epochs", self.epochs, 1)?;
+        check_at_least("batch_size", self.batch_size, 1)?;
+        check_at_least("eval_batch_size", self.eval_batch_size, 1)?;
+        check_at_least("shards", self.shards, 1)?;
+        for (key, v) in [
+            ("max_steps_per_epoch", self.max_steps_per_epoch),
+            ("max_eval_batches", self.max_eval_batches),
+            ("threads", self.threads),
+        ] {
+            if let Some(v) = v {
+                check_at_least(key, v, 1)?;
+            }
+        }
+        check_positive("lr", self.lr)?;
+        check_positive("adam_eps", self.adam_eps)?;
+        check_positive("lr_decay", self.lr_decay)?;
+        check_unit_open("momentum", self.momentum)?;
+        check_unit_open("adam_betas[0]", self.adam_betas[0])?;
+        check_unit_open("adam_betas[1]", self.adam_betas[1])?;
+        check_non_negative("weight_decay", self.weight_decay)?;
+        check_non_negative("grad_clip", self.grad_clip)?;
+        Ok(())
     }
 
     /// Steps an epoch takes over a split of `batches` batches (`max_steps_per_epoch` caps it).

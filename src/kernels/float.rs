@@ -108,7 +108,12 @@ impl Float for f32 {
         let a2 = ax * ax;
         let small = ax * (1.0 - a2 * (1.0 / 3.0 - a2 * (2.0 / 15.0)));
         let t = if ax < 0.0625 { small } else { big };
-        t.copysign(self)
+        // NaN in, NaN out (`min` above took it to 10): a diverged run must reach the loss.
+        if self.is_nan() {
+            self
+        } else {
+            t.copysign(self)
+        }
     }
 }
 
@@ -146,6 +151,9 @@ mod tests {
         assert!(worst <= 1.1e-7, "max abs error {worst:e}");
         assert_eq!(0.0f32.act_tanh(), 0.0);
         assert_eq!(30.0f32.act_tanh(), 1.0);
+        assert!(f32::NAN.act_tanh().is_nan(), "NaN propagates");
+        assert_eq!(f32::INFINITY.act_tanh(), 1.0);
+        assert_eq!(f32::NEG_INFINITY.act_tanh(), -1.0);
         assert_eq!((-30.0f32).act_tanh(), -1.0);
     }
 }

@@ -246,6 +246,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
 
 /// Trains `rows` as child processes, `jobs` at a time, each logging to its folder's `log.txt`.
 fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
+    crate::experiment::train::catch_stop_signals();
     let next = AtomicUsize::new(0);
     let exe = std::env::current_exe().expect("the running binary has a path");
     std::thread::scope(|scope| {
@@ -255,13 +256,20 @@ fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(p) = rows.get(i) else { break };
                     let started = Instant::now();
+                    if crate::experiment::train::stop_requested().is_some() {
+                        break;
+                    }
                     let status = run_child(&exe, p, opts);
                     let secs = started.elapsed().as_secs_f64();
                     let what = match (&status, RunRecord::read(&p.dir)) {
-                        (Ok(true), Ok(r)) => {
+                        (Ok(ChildEnd::Done), Ok(r)) => {
                             let m = r.metrics.metric_name().unwrap_or("loss").to_string();
                             format!("done, test_{m} {:.4}", r.final_test().unwrap_or(f64::NAN))
                         }
+                        (Ok(ChildEnd::Busy), _) => {
+                            "in progress in another process; left alone".into()
+                        }
+                        (Ok(ChildEnd::Interrupted), _) => "interrupted; checkpoint written".into(),
                         (Err(e), _) => format!("could not start: {e}"),
                         _ => format!("FAILED, see {}", p.dir.join(runs::LOG_FILE).display()),
                     };
@@ -283,8 +291,26 @@ fn opts_threads(opts: &Options) -> usize {
     (crate::kernels::blas::cores(None) / opts.jobs.max(1)).max(1)
 }
 
-fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<bool> {
-    std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
+/// How a row's child run ended.
+enum ChildEnd {
+    Done,
+    Failed,
+    /// Stopped by a signal sent to `reproduce` and forwarded to it (checkpoint written).
+    Interrupted,
+    /// Another process trains the row's folder: it was left alone, log and all.
+    Busy,
+}
+
+/// Trains one row as a child `lrnn run` in its own process group, logging to `log.txt`. A
+/// signal that stops `reproduce` (SIGINT, SIGTERM, SIGUSR1) is passed on to the child, which
+/// writes its checkpoint and stops; a folder another process trains is not touched.
+fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<ChildEnd> {
+    use std::os::unix::process::CommandExt;
+    // Probe the row's lock before truncating its log: a live run elsewhere keeps both.
+    match runs::try_lock(&p.dir)? {
+        Some(lock) => drop(lock),
+        None => return Ok(ChildEnd::Busy),
+    }
     let log_path = p.dir.join(runs::LOG_FILE);
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
     let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
@@ -297,13 +323,31 @@ fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<bool> {
     if let Some(d) = &opts.data_dir {
         cmd.arg("--data-dir").arg(d);
     }
-    let status = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)
-        .status()
+        // Its own group: a terminal's Ctrl-C reaches `reproduce`, which decides for it.
+        .process_group(0)
+        .spawn()
         .map_err(|e| Error::io(exe, e))?;
-    Ok(status.success())
+    let mut forwarded = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::io(exe, e))? {
+            break status;
+        }
+        if let (Some(sig), false) = (crate::experiment::train::stop_requested(), forwarded) {
+            // SAFETY: `kill` on the child's process group id; no memory is involved.
+            unsafe { libc::kill(-(child.id() as i32), sig) };
+            forwarded = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Ok(match (status.success(), forwarded) {
+        (true, _) => ChildEnd::Done,
+        (false, true) => ChildEnd::Interrupted,
+        (false, false) => ChildEnd::Failed,
+    })
 }
 
 /// The published row for `row`: same table, task and model name; the one with the row's

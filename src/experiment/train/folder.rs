@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::experiment::metrics::MetricsTable;
-use crate::experiment::runs::{self, Build, Machine, RunInfo, State, Status};
+use crate::experiment::runs::{self, Build, Machine, RunInfo, Status};
 use crate::experiment::spec::Spec;
 
 /// Where a run writes, where it reads data, and how often it checkpoints.
@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub checkpoint_every: Option<usize>,
     /// Also checkpoint when this many seconds have passed since the last one.
     pub checkpoint_interval_s: f64,
+    /// Train from scratch: the folder's checkpoint, metrics and record are removed first.
+    pub restart: bool,
 }
 
 impl RunOptions {
@@ -33,6 +35,7 @@ impl RunOptions {
             id: None,
             checkpoint_every: None,
             checkpoint_interval_s: 60.0,
+            restart: false,
         }
     }
 }
@@ -68,38 +71,89 @@ fn claim_folder(spec: &Spec, dir: &Path) -> Result<Option<RunInfo>> {
     if !dir.join(runs::RUN_FILE).exists() {
         return Ok(None);
     }
-    let info = RunInfo::read(dir)?;
-    if info.state() == State::Running && info.pid != std::process::id() {
-        return Err(Error::format(
-            dir.join(runs::RUN_FILE),
+    Ok(Some(RunInfo::read(dir)?))
+}
+
+/// Refuses a folder another process trains; returns the lock, held until it is dropped.
+fn lock_folder(dir: &Path) -> Result<std::fs::File> {
+    runs::try_lock(dir)?.ok_or_else(|| {
+        let who = RunInfo::read(dir)
+            .map(|i| format!(" (pid {} on {})", i.pid, i.machine.host))
+            .unwrap_or_default();
+        Error::format(
+            dir,
             format!(
-                "run is in progress (pid {} on {})",
-                info.pid, info.machine.host
+                "run is in progress{who}: another lrnn process holds {}",
+                runs::LOCK_FILE
             ),
-        ));
+        )
+    })
+}
+
+/// `--restart`: what a finished or interrupted run left, removed so training starts over.
+fn clear_folder(dir: &Path) -> Result<()> {
+    for name in [runs::CHECKPOINT_FILE, runs::METRICS_FILE, runs::RUN_FILE] {
+        let p = dir.join(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
     }
-    Ok(Some(info))
+    Ok(())
 }
 
 /// Trains `spec` in the run folder `opts.out`: a new folder starts from scratch, an interrupted
 /// one continues from its checkpoint, a finished one is left alone. Returns the metrics.
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
     let dir = &opts.out;
+    let fresh = !dir.exists();
+    let result = run_locked(spec, opts);
+    // A run refused before it wrote anything (no data, an empty split) leaves no folder.
+    if fresh && result.is_err() && !dir.join(runs::SPEC_FILE).exists() {
+        let _ = std::fs::remove_file(dir.join(runs::LOCK_FILE));
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
+    let dir = &opts.out;
+    // One writer a folder, from before the data loads to the end of the run.
+    let _lock = lock_folder(dir)?;
+    if opts.restart {
+        clear_folder(dir)?;
+    }
     let previous = claim_folder(spec, dir)?;
     if let Some(info) = previous.as_ref().filter(|i| i.status == Status::Done) {
+        let metrics_path = dir.join(runs::METRICS_FILE);
+        let metrics = MetricsTable::read(&metrics_path)?;
+        if metrics.rows.len() != spec.train.epochs {
+            return Err(Error::format(
+                &metrics_path,
+                format!(
+                    "the run is recorded done but holds {} of its {} epochs; \
+                     --restart trains it from scratch",
+                    metrics.rows.len(),
+                    spec.train.epochs
+                ),
+            ));
+        }
         println!(
             "{}: already done ({}), not trained again",
             info.id,
             dir.display()
         );
         return Ok(RunOutcome {
-            metrics: MetricsTable::read(&dir.join(runs::METRICS_FILE))?,
+            metrics,
             already_done: true,
             resumed: false,
         });
     }
     spec.train.configure();
+    super::catch_stop_signals();
     let task = spec.load_task(opts.data_dir.as_deref())?;
+    super::check_work(&spec.train, task.as_ref())?;
     let model = spec.build_model();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     crate::io::write_atomic(&dir.join(runs::SPEC_FILE), spec.to_toml().as_bytes())?;
@@ -138,11 +192,15 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
             info.status = Status::Done;
             info.ended = Some(runs::now());
         }
+        Err(Error::Interrupted { .. }) => info.status = Status::Interrupted,
         Err(e) => {
             info.status = Status::Failed;
             info.error = Some(e.to_string());
         }
     }
-    info.write(dir)?;
-    result
+    // The run's own error comes first: a full disk that failed a checkpoint fails this too.
+    let recorded = info.write(dir);
+    let outcome = result?;
+    recorded?;
+    Ok(outcome)
 }

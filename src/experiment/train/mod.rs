@@ -7,6 +7,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -90,8 +91,24 @@ impl<'a> Trainer<'a> {
         let Some((saved, carried)) = saved else {
             return Ok((t, false));
         };
-        // Epochs after the checkpoint's are recomputed, so rows written after it go.
-        t.metrics = MetricsTable::read(&t.metrics_path)?;
+        // Epochs after the checkpoint's are recomputed, so rows written after it go; rows
+        // missing before it cannot be recomputed, and a run with gaps is no result.
+        t.metrics = if t.metrics_path.exists() {
+            MetricsTable::read(&t.metrics_path)?
+        } else {
+            MetricsTable::default()
+        };
+        if t.metrics.rows.len() < saved.epoch {
+            return Err(Error::format(
+                &t.metrics_path,
+                format!(
+                    "holds {} epoch(s) but the checkpoint is at the end of epoch {}: refusing to \
+                     resume with epochs missing (--restart trains the run from scratch)",
+                    t.metrics.rows.len(),
+                    saved.epoch
+                ),
+            ));
+        }
         t.metrics.rows.truncate(saved.epoch);
         for (shard, s) in t.shards.iter_mut().zip(carried) {
             shard.ws.restore_state(s);
@@ -130,19 +147,25 @@ impl<'a> Trainer<'a> {
             &mut self.shards,
             &mut self.grads,
         );
-        if !s.sum.is_finite() {
-            return Err(Error::Diverged {
-                epoch: epoch + 1,
-                step: step + 1,
-                loss: s.mean(),
-            });
-        }
-        self.pos.grad_norm_sum += if tr.grad_clip > 0.0 {
+        let at = || format!("epoch {}, step {}", epoch + 1, step + 1);
+        finite("loss", s.mean(), at)?;
+        let norm = if tr.grad_clip > 0.0 {
             clip_grad_norm(&mut self.grads, tr.grad_clip)
         } else {
             self.grads.norm()
         };
+        finite("gradient norm", norm, at)?;
+        self.pos.grad_norm_sum += norm;
         self.opt.update(&mut self.params, &self.grads, lr);
+        // The update itself can overflow (Adam with a tiny second moment): checked before any
+        // checkpoint could keep it.
+        if let Some(bad) = self.params.data.iter().find(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "parameters after the update".into(),
+                value: *bad as f64,
+                at: at(),
+            });
+        }
         self.pos.stats.merge(s);
         self.pos.step += 1;
         Ok(())
@@ -179,6 +202,21 @@ impl<'a> Trainer<'a> {
         bar.set_position(self.pos.step as u64);
         self.timer = Instant::now();
         while self.pos.step < steps {
+            if let Some(signal) = stop_requested() {
+                self.account_train_time();
+                self.save()?;
+                bar.finish_and_clear();
+                println!(
+                    "  signal {signal}: checkpoint at epoch {} step {}",
+                    epoch + 1,
+                    self.pos.step
+                );
+                return Err(Error::Interrupted {
+                    signal,
+                    epoch: epoch + 1,
+                    step: self.pos.step,
+                });
+            }
             self.step(epoch, lr)?;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", self.pos.stats.mean()));
@@ -203,6 +241,11 @@ impl<'a> Trainer<'a> {
         self.account_train_time();
         bar.finish_and_clear();
         let row = self.evaluate(epoch, lr);
+        for (column, value) in row.columns() {
+            finite(&column, value, || {
+                format!("epoch {}, evaluation", epoch + 1)
+            })?;
+        }
         println!("{}", row.summary(tr.epochs));
         self.metrics.push(row.columns());
         // Metrics first: a checkpoint never claims an epoch whose row is missing.
@@ -274,6 +317,85 @@ fn train(
         already_done: false,
         resumed,
     })
+}
+
+/// The signal that asked the run to stop (0: none yet).
+static STOP: AtomicUsize = AtomicUsize::new(0);
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// SIGINT, SIGTERM and SIGUSR1 (a cluster's preemption and time-limit warning) make the
+/// training loop write its checkpoint and stop at the next step; a second SIGINT or
+/// SIGTERM ends the process at once.
+pub fn catch_stop_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    for sig in [SIGINT, SIGTERM, SIGUSR1] {
+        // Registration fails only for forbidden signals, which these are not.
+        if matches!(sig, SIGINT | SIGTERM) {
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, &STOPPING);
+            let _ = signal_hook::flag::register(sig, &STOPPING);
+        }
+        let _ = signal_hook::flag::register_usize(sig, &STOP, sig as usize);
+    }
+}
+
+/// The signal a run was asked to stop by, if any.
+pub fn stop_requested() -> Option<i32> {
+    match STOP.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s as i32),
+    }
+}
+
+/// Refuses a run with nothing to do: an empty split, an epoch of no steps or an evaluation
+/// of no batches would end "done" with numbers of nothing.
+pub fn check_work(tr: &TrainSpec, task: &dyn Task) -> Result<()> {
+    let info = task.info();
+    let sources = || {
+        let names: Vec<String> = info
+            .sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if names.is_empty() {
+            "generated".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    for (split, name, size, batch) in [
+        (SplitName::Train, "train", info.train, tr.batch_size),
+        (SplitName::Val, "val", info.val, tr.eval_batch_size),
+        (SplitName::Test, "test", info.test, tr.eval_batch_size),
+    ] {
+        if size == 0 || task.num_batches(split, batch) == 0 {
+            return Err(Error::Empty(format!(
+                "{}: the {name} split is empty (read from {})",
+                info.task,
+                sources()
+            )));
+        }
+    }
+    let batches = task.num_batches(SplitName::Train, tr.batch_size);
+    if tr.steps_per_epoch(batches) == 0 {
+        return Err(Error::Empty(format!(
+            "{}: an epoch would take no training steps (train.max_steps_per_epoch = 0)",
+            info.task
+        )));
+    }
+    Ok(())
+}
+
+/// `Ok` if `value` is finite, else the run's divergence at `at()`.
+fn finite(what: &str, value: f64, at: impl Fn() -> String) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFinite {
+            what: what.to_string(),
+            value,
+            at: at(),
+        })
+    }
 }
 
 fn progress_bar(tty: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {

@@ -126,13 +126,17 @@ pub fn load(
         elapsed_s: s("elapsed_s")?,
     };
     let mut carried = Vec::new();
-    while let Ok((shape, values)) = read_f64(
-        path,
-        &file,
-        &format!("train_state/carried/{}", carried.len()),
-    ) {
+    loop {
+        let name = format!("train_state/carried/{}", carried.len());
+        if file.dataset(&name).is_err() {
+            break;
+        }
+        let (shape, values) = read_f64(path, &file, &name)?;
+        let [rows, cols] = shape[..] else {
+            return Err(Error::format(path, format!("`{name}` is not a matrix")));
+        };
         let values = values.into_iter().map(|x| x as f32).collect();
-        let a = Array2::from_shape_vec((shape[0], shape[1]), values)
+        let a = Array2::from_shape_vec((rows, cols), values)
             .map_err(|e| Error::format(path, e.to_string()))?;
         carried.push(a);
     }

@@ -77,6 +77,8 @@ impl CellConfig for AntisymmetricConfig {
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
         crate::config::check_positive("eps", self.eps)?;
+        crate::config::check_non_negative("gamma", self.gamma)?;
+        crate::config::check_non_negative("init_std", self.init_std)?;
         Ok(())
     }
 

@@ -83,7 +83,9 @@ impl CellConfig for CornnConfig {
     }
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        crate::config::check_positive("dt", self.dt)
+        crate::config::check_positive("dt", self.dt)?;
+        crate::config::check_finite("gamma", self.gamma)?;
+        crate::config::check_finite("epsilon", self.epsilon)
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {

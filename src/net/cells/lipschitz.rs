@@ -106,6 +106,10 @@ impl CellConfig for LipschitzConfig {
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
         crate::config::check_positive("eps", self.eps)?;
+        crate::config::check_non_negative("gamma_a", self.gamma_a)?;
+        crate::config::check_non_negative("gamma_w", self.gamma_w)?;
+        crate::config::check_non_negative("init_std", self.init_std)?;
+        crate::config::check_finite("alpha", self.alpha)?;
         if !(0.0..=1.0).contains(&self.beta) {
             return Err(crate::config::ConfigError::new(
                 "beta",

@@ -50,6 +50,7 @@ impl CellConfig for ResidualConfig {
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
         crate::config::check_positive("eps", self.eps)?;
+        crate::config::check_non_negative("init_std", self.init_std)?;
         Ok(())
     }
 

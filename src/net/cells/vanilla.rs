@@ -45,6 +45,10 @@ impl CellConfig for VanillaConfig {
         self.hidden
     }
 
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        crate::config::check_non_negative("init_std", self.init_std)
+    }
+
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         Box::new(Vanilla::declare(
             layout,

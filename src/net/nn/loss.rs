@@ -15,12 +15,20 @@ pub struct LossStats {
 }
 
 impl LossStats {
+    /// Mean loss a row; NaN over no rows (a mean of nothing is not a perfect score).
     pub fn mean(&self) -> f64 {
-        self.sum / self.rows.max(1) as f64
+        if self.rows == 0 {
+            return f64::NAN;
+        }
+        self.sum / self.rows as f64
     }
 
+    /// Fraction of rows classified correctly; NaN over no rows.
     pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.rows.max(1) as f64
+        if self.rows == 0 {
+            return f64::NAN;
+        }
+        self.correct as f64 / self.rows as f64
     }
 
     pub fn merge(&mut self, other: LossStats) {
