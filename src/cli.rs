@@ -315,9 +315,14 @@ pub fn main() -> Result<()> {
         }
         Command::List { results } => list(&results),
         Command::Export { results } => {
-            let found: Vec<_> = runs::discover(&results)
-                .into_iter()
-                .collect::<Result<_, _>>()?;
+            // One broken folder is reported and skipped, not fatal to the whole export.
+            let mut found = Vec::new();
+            for r in runs::discover(&results) {
+                match r {
+                    Ok(r) => found.push(r),
+                    Err(e) => eprintln!("skipped: {e}"),
+                }
+            }
             let (summary, epochs) = (
                 crate::report::results::summary_frame(&found)?,
                 crate::report::results::epochs_frame(&found)?,

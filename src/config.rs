@@ -98,6 +98,26 @@ pub fn check_at_least(key: &str, value: usize, min: usize) -> Result<(), ConfigE
     }
 }
 
+/// `Ok` if `path` names a file inside the data directory: relative, without `..`, so a
+/// spec cannot point a reader at a file elsewhere.
+pub fn check_inside(key: &str, path: &std::path::Path) -> Result<(), ConfigError> {
+    use std::path::Component;
+    if path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!(
+                "must be a path inside the data directory (relative, no `..`), found {}",
+                path.display()
+            ),
+        ))
+    }
+}
+
 /// serde's message without the location lines the TOML deserializer appends (the key says it).
 pub fn first_line(msg: &str) -> String {
     msg.lines().next().unwrap_or_default().to_string()

@@ -428,3 +428,130 @@ fn a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+/// A run whose tapes would not fit is refused before they are allocated, with the estimate
+/// and what is available; the estimate of a paper-size pixel-MNIST run is what it measures.
+#[test]
+fn a_run_that_would_not_fit_in_memory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = adding_spec(1, "")
+        .replace("seq_len = 40", "seq_len = 2000000")
+        .replace("hidden = 16", "hidden = 512");
+    std::fs::write(dir.path().join("spec.toml"), spec).unwrap();
+    let started = std::time::Instant::now();
+    let out = lrnn(dir.path(), &["run", "spec.toml", "--out", "r"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a 500 GB run was started");
+    assert!(
+        err.contains("GiB is available") && err.contains("would need"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the refusal allocated first"
+    );
+    assert!(!dir.path().join("r").exists());
+
+    // The estimate against the tapes' own byte count at the paper's size (tests/memory.rs
+    // measures peak memory within 1.15x of these).
+    use lrnn::net::cells::ModelConfig;
+    use lrnn::net::model::Model;
+    let mut t = toml::Table::new();
+    t.insert("hidden".into(), toml::Value::Integer(128));
+    let model = Model::<f32>::new(&ModelConfig::parse("lipschitz", t).unwrap(), 1, 10);
+    let ws = model.workspace(784, 64, true);
+    let tape = model.activation_bytes(&ws).unwrap();
+    let est = model.workspace_bytes(784, 64, false);
+    assert!(
+        est >= tape && (est as f64) < 1.1 * tape as f64,
+        "{est} vs {tape}"
+    );
+}
+
+/// A full disk (`metrics.csv.tmp` made a link to /dev/full, which fails every write with
+/// ENOSPC) fails the run with that first error, naming the file, marks it failed, keeps
+/// the checkpoint written before and leaves no temporary file.
+#[test]
+fn a_full_disk_fails_the_run_with_its_first_error_and_leaves_no_tmp() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.toml"), adding_spec(1, "")).unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::os::unix::fs::symlink("/dev/full", run.join("metrics.csv.tmp")).unwrap();
+    let out = lrnn(
+        dir.path(),
+        &[
+            "run",
+            "spec.toml",
+            "--out",
+            "run",
+            "--checkpoint-every",
+            "5",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("metrics.csv.tmp") && err.contains("No space left"),
+        "{err}"
+    );
+    let info = RunInfo::read(&run).unwrap();
+    assert_eq!(info.state(), State::Failed);
+    assert!(info.error.unwrap().contains("No space left"));
+    let tmps: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmps.is_empty(), "{tmps:?}");
+    assert!(
+        run.join("checkpoint.h5").is_file(),
+        "the mid-epoch checkpoint is kept"
+    );
+    assert!(!run.join("metrics.csv").exists());
+}
+
+/// Paths stay where they belong: a spec's data file is inside the data directory, a table
+/// is a name, and export skips a broken run folder and symlinks instead of failing.
+#[test]
+fn paths_stay_inside_their_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = root.join("experiments/psmnist/lipschitz-euler-128.toml");
+    let spec = spec.to_str().unwrap();
+    for bad in ["/etc/passwd", "../../etc/passwd", "mnist/../../x"] {
+        let set = format!("task.permutation={bad}");
+        let out = lrnn(dir.path(), &["spec", "show", spec, "--set", &set]);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(
+            stderr(&out).contains("inside the data directory"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = lrnn(
+        dir.path(),
+        &["reproduce", "../../etc/passwd", "--profile", "smoke"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a table name"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(dir.path().join("spec.toml"), adding_spec(1, "")).unwrap();
+    lrnn_ok(dir.path(), &["run", "spec.toml", "--results", "res"]);
+    let runs = dir.path().join("res/runs/adding");
+    std::fs::create_dir_all(runs.join("broken")).unwrap();
+    std::fs::write(runs.join("broken/run.json"), "{ not json").unwrap();
+    std::os::unix::fs::symlink(&runs, runs.join("loop")).unwrap();
+    let out = lrnn(dir.path(), &["export", "--results", "res"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("broken"),
+        "the broken folder is reported"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1 runs"), "{text}");
+}

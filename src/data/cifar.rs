@@ -102,11 +102,10 @@ enum Source {
 /// Finds and decodes CIFAR-10 under `dir` (in `dir/cifar10/` or `dir/`), using/creating a decoded cache.
 ///
 /// Loose binary batches are read directly (they already are the decoded form, so caching them
-/// would only double the disk use). Everything else is decoded once and cached in
-/// `dir/cifar10/` when that folder exists and has a write bit, else in `cache_dir` (created if
-/// missing). A folder without write bits counts as read-only even for root, so a shared data
-/// folder stays untouched. Failing to write the cache is an error: silently re-decoding on
-/// every run would hide it.
+/// would only double the disk use). Everything else is decoded once and cached in `cache_dir`
+/// (created if missing; the results directory's `cache/` by default), never in the data
+/// directory, which is the user's and may be shared. Failing to write the cache is an error:
+/// silently re-decoding on every run would hide it.
 pub fn load(dir: &Path, cache_dir: &Path) -> Result<Cifar10> {
     let source = find(dir)?;
     let (layout, root) = match &source {
@@ -123,13 +122,9 @@ pub fn load(dir: &Path, cache_dir: &Path) -> Result<Cifar10> {
     };
     let fp = fingerprint(layout, &root, &listing)?;
 
-    let local = dir.join("cifar10");
-    let local = local.is_dir().then_some(local);
-    for folder in local.iter().map(PathBuf::as_path).chain([cache_dir]) {
-        if let Some(mut data) = read_cache(&folder.join(CACHE_FILE), fp, layout) {
-            data.sources = sources;
-            return Ok(data);
-        }
+    if let Some(mut data) = read_cache(&cache_dir.join(CACHE_FILE), fp, layout) {
+        data.sources = sources;
+        return Ok(data);
     }
 
     let data = match &source {
@@ -137,13 +132,8 @@ pub fn load(dir: &Path, cache_dir: &Path) -> Result<Cifar10> {
         Source::ImageArchive(p) => assemble(list_image_archive(p)?, p)?,
         _ => assemble(listing, &root)?,
     };
-    let writable = local.filter(|d| fs::metadata(d).is_ok_and(|m| !m.permissions().readonly()));
-    let cached_locally =
-        writable.is_some_and(|d| write_cache(&d.join(CACHE_FILE), fp, &data).is_ok());
-    if !cached_locally {
-        fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
-        write_cache(&cache_dir.join(CACHE_FILE), fp, &data)?;
-    }
+    fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+    write_cache(&cache_dir.join(CACHE_FILE), fp, &data)?;
     Ok(Cifar10 { sources, ..data })
 }
 

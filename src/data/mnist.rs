@@ -75,7 +75,8 @@ pub fn read_permutation(path: &Path) -> Result<Vec<usize>> {
         .split_whitespace()
         .map(|w| {
             w.parse::<usize>()
-                .map_err(|_| Error::format(path, format!("`{w}` is not an index")))
+                // The word is not echoed: the file may be anything a spec pointed at.
+                .map_err(|_| Error::format(path, "holds a word that is not an index"))
         })
         .collect::<Result<_>>()?;
     let mut seen = vec![false; PIXELS];
@@ -143,6 +144,12 @@ impl TaskSpec for Ordered {
 }
 
 impl TaskSpec for Permuted {
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        match &self.0.permutation {
+            Some(p) => crate::config::check_inside("permutation", p),
+            None => Ok(()),
+        }
+    }
     fn dims(&self) -> (usize, usize) {
         (1, 10)
     }

@@ -257,6 +257,11 @@ pub fn discover(results: &Path) -> Vec<Result<RunRecord>> {
             continue;
         };
         for e in entries.flatten() {
+            // Symlinks are not followed: a link to another run is a duplicate, one to a
+            // parent a loop.
+            if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
             let p = e.path();
             if p.join(RUN_FILE).is_file() {
                 dirs.push(p);

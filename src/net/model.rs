@@ -119,14 +119,7 @@ impl<F: Float> Model<F> {
             keep,
             every,
             tape: self.cell.new_tape(steps, batch, keep),
-            z: Array2::zeros((
-                match (narrow, keep) {
-                    (false, _) => steps * batch,
-                    (true, true) => chunk_steps(steps, batch) * batch,
-                    (true, false) => 0,
-                },
-                k,
-            )),
+            z: Array2::zeros((self.z_rows(steps, batch, keep), k)),
             z_step: Array2::zeros((if narrow { batch } else { 0 }, k)),
             state: Array2::zeros((batch, self.cell.state_width())),
             out: Array2::zeros((read, self.output_size)),
@@ -210,6 +203,32 @@ impl<F: Float> Model<F> {
     /// ([`Cell::activation_bytes`]); `None` if the cell does not say.
     pub fn activation_bytes(&self, ws: &Workspace<F>) -> Option<usize> {
         self.cell.activation_bytes(&ws.tape)
+    }
+
+    /// Rows of the `z` buffer: the whole `[T·B, K]` projection for wide inputs; for narrow
+    /// ones a chunk of dL/dz when a tape is kept, else nothing.
+    fn z_rows(&self, steps: usize, batch: usize, keep: bool) -> usize {
+        match (self.cell.input().narrow(), keep) {
+            (false, _) => steps * batch,
+            (true, true) => chunk_steps(steps, batch) * batch,
+            (true, false) => 0,
+        }
+    }
+
+    /// Bytes a training workspace for `steps × batch` holds (the tape's activations, the
+    /// projected inputs and the readout buffers), computed without allocating it: the
+    /// per-step buffers from workspaces of one and two steps, in which they grow linearly.
+    pub fn workspace_bytes(&self, steps: usize, batch: usize, every: bool) -> usize {
+        let bytes = |t: usize| {
+            let ws = self.alloc(t, batch, true, every);
+            let arrays = [&ws.z_step, &ws.state, &ws.out, &ws.dout, &ws.dh];
+            let own: usize = arrays.iter().map(|a| a.len()).sum::<usize>() * size_of::<F>();
+            own + self.cell.activation_bytes(&ws.tape).unwrap_or(0)
+        };
+        let (one, two) = (bytes(1), bytes(2));
+        let per_step = two.saturating_sub(one);
+        let z = self.z_rows(steps, batch, true) * self.cell.input().fan_out * size_of::<F>();
+        one.saturating_sub(per_step) + per_step.saturating_mul(steps) + z
     }
 
     /// `n` data-parallel workers' buffers for [`Model::forward_backward_sharded`].

@@ -34,6 +34,17 @@ pub struct TableDef {
 impl TableDef {
     /// `experiments/tables/<name>.toml` under `root`, and its path.
     pub fn load(root: &Path, name: &str) -> Result<(PathBuf, TableDef)> {
+        // A table is named, not a path: `reproduce ../../x` reads no file outside the tables.
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !plain {
+            return Err(Error::Data(format!(
+                "`{name}` is not a table name; tables: {}",
+                table_names(root).join(", ")
+            )));
+        }
         let path = root.join(format!("experiments/tables/{name}.toml"));
         if !path.exists() {
             return Err(Error::Data(format!(

@@ -155,6 +155,7 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
     let task = spec.load_task(opts.data_dir.as_deref())?;
     super::check_work(&spec.train, task.as_ref())?;
     let model = spec.build_model();
+    super::check_memory(&spec.train, task.as_ref(), &model)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     crate::io::write_atomic(&dir.join(runs::SPEC_FILE), spec.to_toml().as_bytes())?;
     let mut info = match previous {

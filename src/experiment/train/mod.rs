@@ -385,6 +385,54 @@ pub fn check_work(tr: &TrainSpec, task: &dyn Task) -> Result<()> {
     Ok(())
 }
 
+/// Peak step memory measured 1.04–1.15× the workspaces' bytes (README, Speed), so a run
+/// is refused when 1.2× its estimate exceeds what the machine has available.
+const MEMORY_MARGIN: f64 = 1.2;
+
+/// Refuses, before the workspaces are allocated, a run whose training workspaces would not
+/// fit in the memory available now (the data is loaded already and counted in that).
+pub fn check_memory(tr: &TrainSpec, task: &dyn Task, model: &Model<f32>) -> Result<()> {
+    let info = task.info();
+    let shards = tr.num_shards();
+    let per_shard = tr.batch_size.div_ceil(shards);
+    // Whether the readout is every step (its buffers are T·B rows), from one small batch.
+    let every = task
+        .batch(SplitName::Val, 1, tr.seed, 0, 0)
+        .target
+        .every_step();
+    let need =
+        MEMORY_MARGIN * (shards * model.workspace_bytes(info.seq_len, per_shard, every)) as f64;
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if need > available as f64 {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(Error::Data(format!(
+            "{}: training would need about {:.1} GiB ({shards} shard(s) of {per_shard} \
+             sequences × {} steps) and {:.1} GiB is available; lower train.batch_size, the \
+             sequence length or model.hidden",
+            info.task,
+            gib(need),
+            info.seq_len,
+            gib(available as f64)
+        )));
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (`None` off Linux).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// `Ok` if `value` is finite, else the run's divergence at `at()`.
 fn finite(what: &str, value: f64, at: impl Fn() -> String) -> Result<()> {
     if value.is_finite() {
