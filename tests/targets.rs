@@ -170,6 +170,36 @@ fn carried_state_continues_the_sequence() {
 }
 
 #[test]
+fn carried_state_crosses_a_shorter_last_segment() {
+    // The last segment of a PTB pass is shorter than bptt, so the workspace is refitted to
+    // it; the state must still carry (it was zeroed, reading ~0.015 BPC high on PTB).
+    let mut rng = Pcg64::seed_from_u64(11);
+    let model = Model::<f64>::new(&lipschitz("euler"), P, Q);
+    let p = model.init(3);
+    let (t1, t2) = (T, T / 2 + 1);
+    let x = Array2::from_shape_fn(((t1 + t2) * B, P), |_| rng.random_range(-1.0..1.0));
+    let y: Vec<usize> = (0..(t1 + t2) * B).map(|i| (i * 7) % Q).collect();
+    let part = |rows: std::ops::Range<usize>, carry: bool| Batch {
+        x: x.slice(ndarray::s![rows.start * B..rows.end * B, ..])
+            .to_owned(),
+        size: B,
+        target: Target::Tokens(y[rows.start * B..rows.end * B].to_vec()),
+        carry,
+    };
+    let mut ws = model.workspace(1, 1, false);
+    let all = model.forward_backward(&p, &part(0..t1 + t2, false), &mut ws, None);
+    let mut ws = model.workspace(1, 1, false);
+    let mut parts = model.forward_backward(&p, &part(0..t1, false), &mut ws, None);
+    parts.merge(model.forward_backward(&p, &part(t1..t1 + t2, true), &mut ws, None));
+    assert!(
+        (parts.sum - all.sum).abs() < 1e-9,
+        "{} vs {}",
+        parts.sum,
+        all.sum
+    );
+}
+
+#[test]
 fn sharded_gradients_equal_the_whole_batch() {
     let mut rng = Pcg64::seed_from_u64(13);
     let model = Model::<f64>::new(&lipschitz("euler"), P, Q);

@@ -150,7 +150,13 @@ impl<F: Float> Model<F> {
         let shape = (steps, batch.size, keep, every);
         let restored = ws.restored.take();
         if (ws.steps, ws.batch, ws.keep, ws.every) != shape {
+            // Refitted to a new shape (the shorter last segment of a stream), a carrying
+            // batch still starts from the state the last one left.
+            let carried = std::mem::take(&mut ws.state);
             *ws = self.alloc(steps, batch.size, keep, every);
+            if batch.carry && carried.dim() == ws.state.dim() {
+                ws.state = carried;
+            }
         } else if !batch.carry {
             ws.state.fill(F::zero());
         }
