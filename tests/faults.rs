@@ -555,3 +555,48 @@ fn paths_stay_inside_their_directories() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("1 runs"), "{text}");
 }
+
+/// `grads` of a batch holding a NaN is refused naming the file and dataset (it printed a
+/// finite loss), as is a run folder whose run.json records another model.
+#[test]
+fn a_nan_batch_and_a_foreign_run_record_are_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/lstm");
+    let dir = tempfile::tempdir().unwrap();
+    let batch = dir.path().join("nan-batch.h5");
+    std::fs::copy(root.join("batch.h5"), &batch).unwrap();
+    {
+        let f = hdf5::File::open_rw(&batch).unwrap();
+        let ds = f.dataset("x").unwrap();
+        let mut x: ndarray::ArrayD<f32> = ds.read_dyn().unwrap();
+        x.fill(f32::NAN);
+        ds.write(&x).unwrap();
+    }
+    let (spec, ckpt) = (root.join("spec.toml"), root.join("checkpoint.h5"));
+    let out = lrnn(
+        dir.path(),
+        &[
+            "grads",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--batch",
+            "nan-batch.h5",
+            "--out",
+            "g.h5",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "grads of a NaN batch succeeded");
+    assert!(err.contains("nan-batch.h5") && err.contains("`x`"), "{err}");
+
+    std::fs::write(dir.path().join("spec.toml"), adding_spec(1, "")).unwrap();
+    lrnn_ok(dir.path(), &["run", "spec.toml", "--out", "run"]);
+    let mut info = RunInfo::read(&dir.path().join("run")).unwrap();
+    info.params += 1;
+    info.status = Status::Interrupted;
+    info.write(&dir.path().join("run")).unwrap();
+    let out = lrnn(dir.path(), &["run", "spec.toml", "--out", "run"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("parameters"), "{}", stderr(&out));
+}

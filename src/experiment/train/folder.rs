@@ -158,6 +158,17 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
     super::check_memory(&spec.train, task.as_ref(), &model)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     crate::io::write_atomic(&dir.join(runs::SPEC_FILE), spec.to_toml().as_bytes())?;
+    if let Some(info) = previous.as_ref().filter(|i| i.params != model.num_params()) {
+        return Err(Error::format(
+            dir.join(runs::RUN_FILE),
+            format!(
+                "records a model of {} parameters but the spec builds {}: the folder is \
+                 another run's (--restart trains this spec from scratch)",
+                info.params,
+                model.num_params()
+            ),
+        ));
+    }
     let mut info = match previous {
         Some(mut info) => {
             info.status = Status::Running;
