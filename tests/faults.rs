@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{lrnn, lrnn_command, lrnn_ok};
+use common::{lrnn, lrnn_command, lrnn_ok, metric_bits};
 use lrnn::experiment::metrics::MetricsTable;
 use lrnn::experiment::runs::{RunInfo, State, Status};
 
@@ -36,18 +36,6 @@ lr = 0.003
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Every column but the wall-clock ones.
-fn numbers(dir: &Path) -> Vec<Vec<u64>> {
-    let t = MetricsTable::read(&dir.join("metrics.csv")).unwrap();
-    let keep: Vec<usize> = (0..t.columns.len())
-        .filter(|&j| !matches!(t.columns[j].as_str(), "train_s" | "elapsed_s"))
-        .collect();
-    t.rows
-        .iter()
-        .map(|r| keep.iter().map(|&j| r[j].to_bits()).collect())
-        .collect()
 }
 
 /// Epoch 2's rate is infinite in f32 (×1e42 after epoch 1), so its first update — the last
@@ -291,8 +279,8 @@ fn sigterm_checkpoints_and_the_run_resumes_exactly() {
     let again = lrnn_ok(dir.path(), &args);
     assert!(again.contains("resuming from"), "{again}");
     assert_eq!(
-        numbers(&dir.path().join("straight")),
-        numbers(&dir.path().join("stopped"))
+        metric_bits(&dir.path().join("straight")),
+        metric_bits(&dir.path().join("stopped"))
     );
 }
 
@@ -303,7 +291,7 @@ fn resume_with_missing_metrics_rows_is_refused_until_restart() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spec.toml"), adding_spec(2, "")).unwrap();
     lrnn_ok(dir.path(), &["run", "spec.toml", "--out", "run"]);
-    let want = numbers(&dir.path().join("run"));
+    let want = metric_bits(&dir.path().join("run"));
     let metrics = dir.path().join("run/metrics.csv");
     let text = std::fs::read_to_string(&metrics).unwrap();
     let kept: Vec<&str> = text.lines().take(2).collect(); // header and epoch 1
@@ -325,7 +313,7 @@ fn resume_with_missing_metrics_rows_is_refused_until_restart() {
         dir.path(),
         &["run", "spec.toml", "--out", "run", "--restart"],
     );
-    assert_eq!(numbers(&dir.path().join("run")), want);
+    assert_eq!(metric_bits(&dir.path().join("run")), want);
 }
 
 /// Values outside their documented ranges are refused at parse time, naming the key, by

@@ -153,3 +153,16 @@ pub fn wav_bytes(samples: &[f32], rate: u32) -> Vec<u8> {
     out.extend_from_slice(&data);
     out
 }
+
+/// A run folder's `metrics.csv` as bits, every column but the wall-clock ones: what two runs
+/// of the same spec must agree on exactly.
+pub fn metric_bits(dir: &Path) -> Vec<Vec<u64>> {
+    let t = lrnn::experiment::metrics::MetricsTable::read(&dir.join("metrics.csv")).unwrap();
+    let keep: Vec<usize> = (0..t.columns.len())
+        .filter(|&j| !matches!(t.columns[j].as_str(), "train_s" | "elapsed_s"))
+        .collect();
+    t.rows
+        .iter()
+        .map(|r| keep.iter().map(|&j| r[j].to_bits()).collect())
+        .collect()
+}
