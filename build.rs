@@ -18,6 +18,13 @@ fn main() {
         None => "unknown",
     };
     println!("cargo:rustc-env=LRNN_GIT_COMMIT={commit}");
+    // `lrnn --version`: "0.1.0 (1a2b3c4d5e6f)", "+dirty" when tracked files had changes.
+    let short: String = commit.chars().take(12).collect();
+    let mark = if dirty == "true" { "+dirty" } else { "" };
+    println!(
+        "cargo:rustc-env=LRNN_VERSION_LONG={} ({short}{mark})",
+        std::env::var("CARGO_PKG_VERSION").unwrap_or_default()
+    );
     println!("cargo:rustc-env=LRNN_GIT_DIRTY={dirty}");
     // A commit moves HEAD's branch and rewrites the index; an edit touches src.
     for path in [

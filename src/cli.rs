@@ -10,7 +10,11 @@ use crate::experiment::spec::Spec;
 use crate::experiment::{grads, runs, train};
 
 #[derive(Parser)]
-#[command(name = "lrnn", version, about = "Lipschitz RNNs and baselines on CPU")]
+#[command(
+    name = "lrnn",
+    version = env!("LRNN_VERSION_LONG"),
+    about = "Lipschitz RNNs and baselines on CPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -136,7 +140,13 @@ enum Command {
     List {
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// One JSON array of the runs: each run's summary and its flattened spec
+        /// (`train.lr`, `model.hidden`, …) as keys of one object.
+        #[arg(long)]
+        json: bool,
     },
+    /// Print a shell completion script: `lrnn completions bash > /etc/bash_completion.d/lrnn`.
+    Completions { shell: clap_complete::Shell },
     /// Every run's summary and per-epoch metrics as results/{runs,epochs}.csv and results/results.h5.
     Export {
         #[arg(long, default_value = "results")]
@@ -313,7 +323,11 @@ pub fn main() -> Result<()> {
                 "{failed} row(s) did not finish; see their log.txt"
             );
         }
-        Command::List { results } => list(&results),
+        Command::List { results, json } => list(&results, json)?,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "lrnn", &mut std::io::stdout());
+        }
         Command::Export { results } => {
             // One broken folder is reported and skipped, not fatal to the whole export.
             let mut found = Vec::new();
@@ -362,9 +376,28 @@ pub fn main() -> Result<()> {
     Ok(())
 }
 
-/// Prints one line a run folder: state, progress and headline metric.
-fn list(results: &std::path::Path) {
+/// Prints one line a run folder: state, progress and headline metric; or, with `json`, one
+/// JSON array of every readable run (summary and flattened spec).
+fn list(results: &std::path::Path, json: bool) -> Result<()> {
     let found = runs::discover(results);
+    if json {
+        let mut rows = Vec::new();
+        for r in found {
+            match r {
+                Ok(r) => {
+                    let summary = crate::report::results::Summary::of(&r);
+                    let serde_json::Value::Object(mut row) = serde_json::to_value(&summary)? else {
+                        unreachable!("a summary serialises as an object")
+                    };
+                    row.extend(r.spec.flattened());
+                    rows.push(serde_json::Value::Object(row));
+                }
+                Err(e) => eprintln!("skipped: {e}"),
+            }
+        }
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
     if found.is_empty() {
         println!("no runs under {}", results.join("runs").display());
     }
@@ -383,6 +416,7 @@ fn list(results: &std::path::Path) {
             Err(e) => println!("{:<12} {e}", "unreadable"),
         }
     }
+    Ok(())
 }
 
 /// `N` as `[N, N, N]`, or `MxKxN`.

@@ -297,3 +297,39 @@ fn bench_reports_its_counts_as_json() {
         );
     }
 }
+
+/// The scriptable surface: `--version` names the commit, `completions` prints a script for
+/// each shell, `list --json` gives each run's summary and flattened spec.
+#[test]
+fn version_completions_and_list_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = common::lrnn_ok(dir.path(), &["--version"]);
+    let inner = version
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap_or("");
+    let hash = inner.trim_end_matches("+dirty");
+    assert!(
+        hash == "unknown" || (hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = common::lrnn_ok(dir.path(), &["completions", shell]);
+        assert!(
+            script.contains("lrnn") && script.contains("reproduce"),
+            "{shell}"
+        );
+    }
+    let spec = "[model]\nkind = \"gru\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = 0.01\n";
+    std::fs::write(dir.path().join("s.toml"), spec).unwrap();
+    common::lrnn_ok(dir.path(), &["run", "s.toml"]);
+    let json = common::lrnn_ok(dir.path(), &["list", "--json"]);
+    let runs: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let run = &runs.as_array().unwrap()[0];
+    assert_eq!(run["state"], "done");
+    assert_eq!(run["model.kind"], "gru");
+    assert_eq!(run["model.hidden"], 8);
+    assert_eq!(run["train.lr"], 0.01);
+    assert!(run["id"].as_str().unwrap().starts_with("adding/s-s1-"));
+}

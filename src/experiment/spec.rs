@@ -104,6 +104,37 @@ impl Spec {
         toml::to_string_pretty(self).expect("specs serialise")
     }
 
+    /// The resolved spec as `section.key` → value (`train.lr`, `model.hidden`), description
+    /// aside: the columns a run gets in `lrnn list --json` and `runs.csv`.
+    pub fn flattened(&self) -> serde_json::Map<String, serde_json::Value> {
+        fn walk(
+            prefix: &str,
+            v: &toml::Value,
+            out: &mut serde_json::Map<String, serde_json::Value>,
+        ) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                v => {
+                    let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                    out.insert(prefix.to_string(), json);
+                }
+            }
+        }
+        let mut out = serde_json::Map::new();
+        let table: toml::Value = toml::from_str(&self.identity_toml()).expect("a spec reads back");
+        walk("", &table, &mut out);
+        out
+    }
+
     /// What fixes a run's numbers: the resolved spec as TOML without its `description`, so
     /// rewording a spec's prose keeps its run id and its run folder.
     pub fn identity_toml(&self) -> String {

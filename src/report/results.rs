@@ -16,7 +16,7 @@ fn table_err(what: impl Into<PathBuf>) -> impl Fn(PolarsError) -> Error {
 }
 
 /// One row a run: what it trained, how far, and its headline numbers.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub id: String,
     pub task: String,
