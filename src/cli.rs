@@ -187,7 +187,18 @@ enum DataCommand {
 
 /// Parses the command line and runs it.
 pub fn main() -> Result<()> {
-    match Cli::parse().command {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Hydra's `key=value` as a bare argument: say how lrnn spells it.
+            if let Some(kv) = hydra_override(&args) {
+                eprintln!("hint: spec keys are set with --set, e.g. `--set {kv}`");
+            }
+            e.exit()
+        }
+    };
+    match cli.command {
         Command::Run {
             spec,
             overrides,
@@ -430,6 +441,19 @@ fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
         [m, k, n] => Ok([m, k, n]),
         _ => Err(format!("{s}: expected N or MxKxN")),
     }
+}
+
+/// The first bare `section.key=value` argument (not the value of a `--set`), if any.
+fn hydra_override(args: &[String]) -> Option<&str> {
+    args.iter().enumerate().skip(1).find_map(|(i, a)| {
+        let after_set = args[i - 1] == "--set";
+        let (key, _) = a.split_once('=')?;
+        let dotted = key.contains('.')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
+        (dotted && !after_set && !a.starts_with('-')).then_some(a.as_str())
+    })
 }
 
 /// A count flag: a whole number of at least 1 (zero steps, cores or batches is no work).

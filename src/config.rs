@@ -34,7 +34,8 @@ impl ConfigError {
 pub fn parse_config<C: DeserializeOwned>(table: toml::Table) -> Result<C, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
-        ConfigError::new(path, first_line(&e.into_inner().to_string()))
+        let msg = first_line(&e.into_inner().to_string());
+        ConfigError::new(path, with_suggestion(msg))
     })
 }
 
@@ -116,6 +117,44 @@ pub fn check_inside(key: &str, path: &std::path::Path) -> Result<(), ConfigError
             ),
         ))
     }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" with the nearest expected name.
+fn with_suggestion(msg: String) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return msg;
+    };
+    let Some((typed, expected)) = rest.split_once("`, expected") else {
+        return msg;
+    };
+    let nearest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (edit_distance(typed, name), name))
+        .min();
+    match nearest {
+        Some((d, name)) if d <= 2.max(typed.len() / 3) => format!("{msg}; did you mean `{name}`?"),
+        _ => msg,
+    }
+}
+
+/// Levenshtein distance of two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// serde's message without the location lines the TOML deserializer appends (the key says it).

@@ -333,3 +333,35 @@ fn version_completions_and_list_json() {
     assert_eq!(run["train.lr"], 0.01);
     assert!(run["id"].as_str().unwrap().starts_with("adding/s-s1-"));
 }
+
+/// A mistyped key names the nearest valid one and where it came from; a Hydra-style bare
+/// `key=value` gets a hint to use `--set`.
+#[test]
+fn typos_get_suggestions_and_hydra_overrides_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), common::tiny_spec("")).unwrap();
+    let out = common::lrnn(
+        dir.path(),
+        &["spec", "show", "s.toml", "--set", "train.bach_size=3"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did you mean `batch_size`?") && err.contains("(from --set)"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("t.toml"),
+        common::tiny_spec("").replace("hidden = 16", "hiden = 16"),
+    )
+    .unwrap();
+    let out = common::lrnn(dir.path(), &["spec", "show", "t.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did you mean `hidden`?") && err.contains("(in the file)"),
+        "{err}"
+    );
+    let out = common::lrnn(dir.path(), &["run", "s.toml", "train.epochs=1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--set train.epochs=1"), "{err}");
+}

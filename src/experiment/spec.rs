@@ -42,7 +42,27 @@ impl Spec {
             apply_override(&mut table, o)
                 .map_err(|e| Error::spec(path, e.key, format!("--set {o}: {}", e.msg)))?;
         }
-        Spec::from_table(path, table)
+        Spec::from_table(path, table).map_err(|e| match e {
+            // Say where a wrong key came from: the command line or the file (or its bases).
+            Error::Spec { file, key, msg } => {
+                let from_set = overrides.iter().any(|o| {
+                    o.split_once('=').is_some_and(|(k, _)| {
+                        key.starts_with(k.trim()) || k.trim().starts_with(&key)
+                    })
+                });
+                let origin = if from_set {
+                    "from --set"
+                } else {
+                    "in the file"
+                };
+                Error::Spec {
+                    file,
+                    key,
+                    msg: format!("{msg} ({origin})"),
+                }
+            }
+            e => e,
+        })
     }
 
     /// Checks a merged table; `file` is named in errors.
