@@ -145,6 +145,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Analyses of a trained model (the paper's stability certificate).
+    Analyze {
+        #[command(subcommand)]
+        command: AnalyzeCommand,
+    },
     /// Print a shell completion script: `lrnn completions bash > /etc/bash_completion.d/lrnn`.
     Completions { shell: clap_complete::Shell },
     /// Every run's summary and per-epoch metrics as results/{runs,epochs}.csv and results/results.h5.
@@ -162,6 +167,45 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCommand {
+    /// The Lipschitz RNN's stability certificate: max Re λ(A), max Re λ(W), λ_max and λ_min
+    /// of A's symmetric part, σ_max(W), the margin of the sufficient condition, the scheme's
+    /// amplification factor.
+    Stability {
+        #[command(flatten)]
+        target: Target,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the eigenvalues of A, W and A's symmetric part to this SVG.
+        #[arg(long)]
+        figure: Option<PathBuf>,
+    },
+}
+
+/// What an analysis reads: a spec and a checkpoint, or a run folder holding both.
+#[derive(clap::Args)]
+struct Target {
+    #[arg(long, required_unless_present = "run", requires = "checkpoint")]
+    spec: Option<PathBuf>,
+    #[arg(long, requires = "spec")]
+    checkpoint: Option<PathBuf>,
+    /// A run folder: its spec.toml and checkpoint.h5.
+    #[arg(long, conflicts_with_all = ["spec", "checkpoint"])]
+    run: Option<PathBuf>,
+}
+
+impl Target {
+    fn paths(&self) -> (PathBuf, PathBuf) {
+        match (&self.run, &self.spec, &self.checkpoint) {
+            (Some(dir), _, _) => (dir.join(runs::SPEC_FILE), dir.join(runs::CHECKPOINT_FILE)),
+            (None, Some(s), Some(c)) => (s.clone(), c.clone()),
+            _ => unreachable!("clap requires --run or --spec with --checkpoint"),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -335,6 +379,40 @@ pub fn main() -> Result<()> {
             );
         }
         Command::List { results, json } => list(&results, json)?,
+        Command::Analyze {
+            command:
+                AnalyzeCommand::Stability {
+                    target,
+                    json,
+                    figure,
+                },
+        } => {
+            let (spec, checkpoint) = target.paths();
+            let s = Spec::load(&spec, &[])?;
+            let (cert, sets) = crate::report::analysis::stability(&s, &checkpoint)?;
+            if let Some(path) = figure {
+                crate::report::plot::spectrum(
+                    &path,
+                    &format!("eigenvalues: {}", checkpoint.display()),
+                    &sets,
+                )?;
+            }
+            if json {
+                println!("{}", serde_json::to_string(&cert)?);
+            } else {
+                for (k, v) in cert.columns() {
+                    println!("{k:<18} {v:.6}");
+                }
+                println!(
+                    "condition (a), A_sym negative definite and sigma_min(A_sym) > sigma_max(W): {}",
+                    if cert.stable {
+                        "holds"
+                    } else {
+                        "does not hold"
+                    }
+                );
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "lrnn", &mut std::io::stdout());

@@ -16,13 +16,22 @@ pub struct MetricsTable {
 }
 
 impl MetricsTable {
-    /// Appends one epoch given as `(column, value)` pairs; the first row fixes the columns.
+    /// Appends one epoch given as `(column, value)` pairs. A column the table does not have
+    /// yet (a run resumed by a version that records more) is added, empty (NaN, written as
+    /// an empty cell) for the epochs before.
     pub fn push(&mut self, row: Vec<(String, f64)>) {
-        if self.columns.is_empty() {
-            self.columns = row.iter().map(|(k, _)| k.clone()).collect();
+        for (k, _) in &row {
+            if self.index(k).is_none() {
+                self.columns.push(k.clone());
+                self.rows.iter_mut().for_each(|r| r.push(f64::NAN));
+            }
         }
-        debug_assert!(row.iter().map(|(k, _)| k).eq(self.columns.iter()));
-        self.rows.push(row.into_iter().map(|(_, v)| v).collect());
+        let mut values = vec![f64::NAN; self.columns.len()];
+        for (k, v) in row {
+            let j = self.index(&k).expect("added above");
+            values[j] = v;
+        }
+        self.rows.push(values);
     }
 
     /// Index of column `name`.
@@ -68,7 +77,13 @@ impl MetricsTable {
             let rec = rec.map_err(|e| Error::format(path, e.to_string()))?;
             let row = rec
                 .iter()
-                .map(|v| v.parse::<f64>())
+                .map(|v| {
+                    if v.is_empty() {
+                        Ok(f64::NAN)
+                    } else {
+                        v.parse::<f64>()
+                    }
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Error::format(path, format!("row {}: {e}", i + 1)))?;
             rows.push(row);
@@ -82,8 +97,15 @@ impl MetricsTable {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(&self.columns).map_err(csv_err)?;
         for r in &self.rows {
-            w.write_record(r.iter().map(f64::to_string))
-                .map_err(csv_err)?;
+            // A value not measured for an epoch is an empty cell, never a NaN in the file.
+            w.write_record(r.iter().map(|v| {
+                if v.is_nan() {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            }))
+            .map_err(csv_err)?;
         }
         let bytes = w
             .into_inner()
@@ -110,6 +132,8 @@ pub struct EpochMetrics {
     pub train_s: f64,
     /// Seconds since the run started.
     pub elapsed_s: f64,
+    /// Columns only some models have (the Lipschitz RNN's stability certificate).
+    pub extra: Vec<(String, f64)>,
 }
 
 impl EpochMetrics {
@@ -134,6 +158,7 @@ impl EpochMetrics {
             ("train_s".to_string(), self.train_s),
             ("elapsed_s".to_string(), self.elapsed_s),
         ]);
+        cols.extend(self.extra.iter().cloned());
         cols
     }
 

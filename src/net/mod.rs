@@ -8,3 +8,4 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod stability;

@@ -12,6 +12,7 @@ use crate::kernels::linalg;
 use crate::net::cells::ModelConfig;
 use crate::net::cells::lipschitz::{M_A, M_W};
 use crate::net::params::Params;
+use crate::net::stability::Certificate;
 use crate::report::plot::Series;
 
 /// Named eigenvalue sets `(name, [(re, im); N])` of the recurrent matrices in `checkpoint`:
@@ -45,6 +46,34 @@ pub fn recurrent_spectra(spec: &Spec, checkpoint: &Path) -> Result<Vec<Series>> 
             .map_err(|e| fail(format!("eigenvalues of {name}: {e}")))
     };
     Ok(vec![eig("A", a.view())?, eig("W", w.view())?])
+}
+
+/// The stability certificate of a Lipschitz checkpoint ([`crate::net::stability`]), with the
+/// eigenvalues of `A`, `W` and `A^sym` for a figure.
+pub fn stability(spec: &Spec, checkpoint: &Path) -> Result<(Certificate, Vec<Series>)> {
+    let fail = |msg: String| Error::Analysis {
+        path: checkpoint.to_path_buf(),
+        msg,
+    };
+    let ModelConfig::Lipschitz(cfg) = &spec.model else {
+        return Err(fail(format!(
+            "the stability certificate is defined for kind = \"lipschitz\", the spec's model is `{}`",
+            spec.model.kind()
+        )));
+    };
+    let model = spec.build_model();
+    let mut params = Params::<f64>::zeros(model.layout.clone());
+    checkpoint::load_into(checkpoint, &mut params)?;
+    let cert = crate::net::stability::of_params(&spec.model, &params)
+        .expect("a Lipschitz model")
+        .map_err(|e| fail(e.to_string()))?;
+    let mut sets = recurrent_spectra(spec, checkpoint)?;
+    let m = |name: &str| params.matrix(params.layout.find(name).expect("declared"));
+    let (a, _) = cfg.matrices(m(M_A), m(M_W));
+    let a_sym = (&a + &a.t()) * 0.5;
+    let eig = linalg::eigenvalues(a_sym.view()).map_err(|e| fail(e.to_string()))?;
+    sets.push(("A_sym".into(), eig));
+    Ok((cert, sets))
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ impl<'a> Trainer<'a> {
         }
         self.account_train_time();
         bar.finish_and_clear();
-        let row = self.evaluate(epoch, lr);
+        let row = self.evaluate(epoch, lr)?;
         for (column, value) in row.columns() {
             finite(&column, value, || {
                 format!("epoch {}, evaluation", epoch + 1)
@@ -257,8 +257,20 @@ impl<'a> Trainer<'a> {
         self.save()
     }
 
-    /// The metrics row of the epoch just trained: validation and test now.
-    fn evaluate(&self, epoch: usize, lr: f64) -> EpochMetrics {
+    /// The metrics row of the epoch just trained: validation and test now, and for the
+    /// Lipschitz RNN its stability certificate (as the authors' loop logs max Re λ(A), λ(W)).
+    fn evaluate(&self, epoch: usize, lr: f64) -> Result<EpochMetrics> {
+        let extra = match crate::net::stability::of_params(&self.model.config, &self.params) {
+            None => Vec::new(),
+            Some(Ok(c)) => c.columns(),
+            Some(Err(e)) => {
+                return Err(Error::NonFinite {
+                    what: format!("the recurrent matrices ({e})"),
+                    value: f64::NAN,
+                    at: format!("epoch {}, evaluation", epoch + 1),
+                });
+            }
+        };
         let eval = |split| {
             evaluate_split(
                 self.model,
@@ -269,7 +281,8 @@ impl<'a> Trainer<'a> {
                 self.tr.max_eval_batches,
             )
         };
-        EpochMetrics {
+        Ok(EpochMetrics {
+            extra,
             epoch: epoch + 1,
             lr,
             metric: self.task.info().metric,
@@ -280,7 +293,7 @@ impl<'a> Trainer<'a> {
             steps: self.steps_per_epoch,
             train_s: self.pos.train_s,
             elapsed_s: self.elapsed(),
-        }
+        })
     }
 }
 
