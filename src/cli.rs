@@ -124,11 +124,12 @@ enum Command {
     Reproduce {
         /// mnist, cifar10, ptb or timit (experiments/tables/TABLE.toml).
         table: String,
-        /// smoke (minutes, proves the pipeline), quick (partial numbers), full (the paper's schedule).
-        #[arg(long, default_value = "quick")]
+        /// smoke (seconds a row, proves the pipeline; the default), quick (early-training
+        /// numbers), medium (10 epochs, overnight), full (the paper's schedule).
+        #[arg(long, default_value = "smoke")]
         profile: String,
-        /// Rows trained at once; the cores are split between them (each run's shard count, which
-        /// is part of its spec and id, so a table resumed with another --jobs trains afresh).
+        /// Rows trained at once, the cores split between them (a run's numbers and id do not
+        /// depend on its cores).
         #[arg(long, value_parser = at_least_one, default_value_t = 1)]
         jobs: usize,
         #[arg(long, default_value = "results")]

@@ -60,7 +60,7 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
         &["reproduce", "t", "--profile", "smoke", "--jobs", "2"],
     );
     assert!(first.contains("2 rows, 2 to run"), "{first}");
-    let mut r = csv::Reader::from_path(root.join("results/tables/t.csv")).unwrap();
+    let mut r = csv::Reader::from_path(root.join("results/tables/t-smoke.csv")).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
@@ -82,7 +82,7 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
     );
 
     // The HDF5 table holds the same rows, with the column order as an attribute.
-    let f = hdf5::File::open(root.join("results/tables/t.h5")).unwrap();
+    let f = hdf5::File::open(root.join("results/tables/t-smoke.h5")).unwrap();
     let g = f.group("table").unwrap();
     let ours_h5: Vec<f64> = g.dataset("ours").unwrap().read_raw().unwrap();
     assert_eq!(ours_h5[0], ours);
@@ -95,9 +95,12 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
         "2 runs x 2 epochs"
     );
 
-    let md = std::fs::read_to_string(root.join("results/tables/t.md")).unwrap();
+    let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
     assert!(md.contains("Profile `smoke`: two epochs") && md.contains("a test table"));
-    assert!(root.join("results/tables/t-curves-adding.svg").exists());
+    assert!(
+        root.join("results/tables/t-smoke-curves-adding.svg")
+            .exists()
+    );
 
     // Done rows are found again, not retrained (the same --jobs: it sets the shards, part of the id).
     let second = lrnn(

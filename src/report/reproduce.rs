@@ -224,7 +224,9 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let out = opts.results.join("tables");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let header = header(&def, &opts.profile, profile, &records);
-    let stem = out.join(&opts.table);
+    // Named by profile: a smoke table never overwrites a quick or full one.
+    let name = format!("{}-{}", opts.table, opts.profile);
+    let stem = out.join(&name);
     crate::report::results::write_csv(&frame, &stem.with_extension("csv"))?;
     let done: Vec<RunRecord> = records.iter().flatten().cloned().collect();
     crate::report::results::write_h5(
@@ -243,7 +245,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let md = markdown(&def.title, &header, &frame);
     crate::io::write_atomic(&stem.with_extension("md"), md.as_bytes())?;
     println!("\n{md}");
-    figures(&out, &opts.table, &planned, &records)?;
+    figures(&out, &name, &planned, &records)?;
     println!(
         "written: {}.{{csv,h5,md}} and figures in {}",
         stem.display(),
