@@ -151,6 +151,19 @@ enum Command {
         #[command(subcommand)]
         command: AnalyzeCommand,
     },
+    /// One run: its summary, provenance and resolved spec. RUN is a folder or a run id.
+    Show {
+        run: String,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Two runs side by side: the spec keys that differ, then their metrics.
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
     /// Print a shell completion script: `lrnn completions bash > /etc/bash_completion.d/lrnn`.
     Completions { shell: clap_complete::Shell },
     /// Every run's summary and per-epoch metrics as results/{runs,epochs}.csv and results/results.h5.
@@ -414,6 +427,82 @@ pub fn main() -> Result<()> {
                 );
             }
         }
+        Command::Show { run, results } => {
+            let r = runs::RunRecord::read(&find_run(&run, &results))?;
+            let s = crate::report::results::Summary::of(&r);
+            let i = &r.info;
+            println!("{}  ({})", s.id, r.dir.display());
+            println!(
+                "state       {} after {}/{} epochs",
+                s.state, s.epochs_done, s.epochs
+            );
+            let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.4}"));
+            println!(
+                "test_{}    {} final, {} at the best validation epoch {}",
+                s.metric,
+                fmt(s.final_test),
+                fmt(s.test_at_best_val),
+                s.best_epoch.map_or("—".into(), |e| e.to_string())
+            );
+            println!(
+                "time        {} s, {} ms a step",
+                fmt(s.wall_s),
+                fmt(s.step_ms)
+            );
+            println!(
+                "built       {} (dirty: {}), gemm {}",
+                i.build.git_commit, i.build.git_dirty, i.build.gemm
+            );
+            println!(
+                "machine     {} — {}, {} cores, {} GiB",
+                i.machine.host, i.machine.cpu, i.machine.cores, i.machine.memory_gib
+            );
+            println!(
+                "started     {}{}",
+                i.started,
+                i.ended
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(", ended {e}"))
+            );
+            if let Some(e) = &i.error {
+                println!("error       {e}");
+            }
+            println!();
+            print!("{}", r.spec.to_toml());
+        }
+        Command::Diff { a, b, results } => {
+            let (ra, rb) = (
+                runs::RunRecord::read(&find_run(&a, &results))?,
+                runs::RunRecord::read(&find_run(&b, &results))?,
+            );
+            let (fa, fb) = (ra.spec.flattened(), rb.spec.flattened());
+            let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+            let show =
+                |v: Option<&serde_json::Value>| v.map_or("—".to_string(), |v| v.to_string());
+            println!("{:<28} {:<24} {}", "spec key", ra.info.id, rb.info.id);
+            for k in keys.into_iter().filter(|k| fa.get(*k) != fb.get(*k)) {
+                println!("{k:<28} {:<24} {}", show(fa.get(k)), show(fb.get(k)));
+            }
+            let (sa, sb) = (
+                crate::report::results::Summary::of(&ra),
+                crate::report::results::Summary::of(&rb),
+            );
+            let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.4}"));
+            println!();
+            for (name, x, y) in [
+                (
+                    "epochs done",
+                    Some(sa.epochs_done as f64),
+                    Some(sb.epochs_done as f64),
+                ),
+                ("final test", sa.final_test, sb.final_test),
+                ("test at best val", sa.test_at_best_val, sb.test_at_best_val),
+                ("best val", sa.best_val, sb.best_val),
+                ("ms a step", sa.step_ms, sb.step_ms),
+            ] {
+                println!("{name:<28} {:<24} {}", fmt(x), fmt(y));
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "lrnn", &mut std::io::stdout());
@@ -519,6 +608,16 @@ fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
         [n] => Ok([n, n, n]),
         [m, k, n] => Ok([m, k, n]),
         _ => Err(format!("{s}: expected N or MxKxN")),
+    }
+}
+
+/// A run named on the command line: a folder holding run.json, else a run id under `results`.
+fn find_run(run: &str, results: &std::path::Path) -> PathBuf {
+    let dir = PathBuf::from(run);
+    if dir.join(runs::RUN_FILE).is_file() {
+        dir
+    } else {
+        runs::run_dir(results, run)
     }
 }
 

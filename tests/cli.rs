@@ -365,3 +365,56 @@ fn typos_get_suggestions_and_hydra_overrides_a_hint() {
     assert!(!out.status.success());
     assert!(err.contains("--set train.epochs=1"), "{err}");
 }
+
+/// The best-validation epoch's parameters are kept as best.h5 beside the last checkpoint:
+/// evaluated, they give that epoch's validation metric.
+#[test]
+fn the_best_validation_checkpoint_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "[model]\nkind = \"lipschitz\"\nhidden = 12\n[task]\nname = \"adding\"\nseq_len = 30\ntrain_size = 256\nval_size = 64\ntest_size = 64\n[train]\nepochs = 4\nbatch_size = 32\nlr = 0.02\neval_batch_size = 64\n";
+    std::fs::write(dir.path().join("s.toml"), spec).unwrap();
+    common::lrnn_ok(dir.path(), &["run", "s.toml", "--out", "run"]);
+    let m =
+        lrnn::experiment::metrics::MetricsTable::read(&dir.path().join("run/metrics.csv")).unwrap();
+    let best = m
+        .column("val_mse")
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    let out = common::lrnn_ok(
+        dir.path(),
+        &["eval", "--spec", "s.toml", "--checkpoint", "run/best.h5"],
+    );
+    let val: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        (val - best).abs() < 5e-5,
+        "best.h5 gives val_mse {val}, the best epoch {best}"
+    );
+}
+
+/// `show` prints a run's state, provenance and spec; `diff` the keys two specs differ in.
+#[test]
+fn show_and_diff_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |lr: &str| {
+        format!(
+            "[model]\nkind = \"vanilla\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = {lr}\n"
+        )
+    };
+    std::fs::write(dir.path().join("a.toml"), spec("0.01")).unwrap();
+    std::fs::write(dir.path().join("b.toml"), spec("0.002")).unwrap();
+    common::lrnn_ok(dir.path(), &["run", "a.toml", "--out", "ra"]);
+    common::lrnn_ok(dir.path(), &["run", "b.toml", "--out", "rb"]);
+    let show = common::lrnn_ok(dir.path(), &["show", "ra"]);
+    assert!(show.contains("state       done after 1/1 epochs"), "{show}");
+    assert!(show.contains("kind = \"vanilla\""), "{show}");
+    let diff = common::lrnn_ok(dir.path(), &["diff", "ra", "rb"]);
+    let lr = diff
+        .lines()
+        .find(|l| l.starts_with("train.lr"))
+        .expect("train.lr differs");
+    assert!(lr.contains("0.01") && lr.contains("0.002"), "{diff}");
+    assert!(
+        !diff.lines().any(|l| l.starts_with("model.hidden")),
+        "{diff}"
+    );
+}

@@ -124,6 +124,19 @@ impl<'a> Trainer<'a> {
         Ok((t, true))
     }
 
+    /// The best validation metric of the epochs recorded so far.
+    fn best_val(&self) -> Option<f64> {
+        let m = self.task.info().metric;
+        let col = self.metrics.column(&format!("val_{}", m.as_str()));
+        col.into_iter().filter(|v| v.is_finite()).reduce(|a, b| {
+            if m.higher_is_better() {
+                a.max(b)
+            } else {
+                a.min(b)
+            }
+        })
+    }
+
     /// Seconds the run has been active, this process's and earlier ones'.
     fn elapsed(&self) -> f64 {
         self.elapsed_before + self.started.elapsed().as_secs_f64()
@@ -247,9 +260,26 @@ impl<'a> Trainer<'a> {
             })?;
         }
         println!("{}", row.summary(tr.epochs));
+        let val = row.metric.of(&row.val);
+        let best_so_far = self.best_val().is_none_or(|b| {
+            if row.metric.higher_is_better() {
+                val > b
+            } else {
+                val < b
+            }
+        });
         self.metrics.push(row.columns());
         // Metrics first: a checkpoint never claims an epoch whose row is missing.
         self.metrics.write(&self.metrics_path)?;
+        if best_so_far {
+            // The best epoch's parameters, at the checkpoint's dataset names (for eval,
+            // analyze and grads), before the checkpoint moves on past them.
+            crate::experiment::checkpoint::save(
+                &self.opts.out.join(runs::BEST_FILE),
+                &self.params,
+                &[],
+            )?;
+        }
         self.pos = Position {
             epoch: epoch + 1,
             ..Position::default()
