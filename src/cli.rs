@@ -146,6 +146,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hyperparameter sweeps (experiments/sweeps/NAME.toml): a plan of points, each a run.
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
     /// Analyses of a trained model (the paper's stability certificate).
     Analyze {
         #[command(subcommand)]
@@ -180,6 +185,16 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Expand a sweep into its indexed points (results/sweeps/NAME/plan.json) and list them.
+    Plan {
+        sweep: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
     },
 }
 
@@ -424,6 +439,35 @@ pub fn main() -> Result<()> {
                     } else {
                         "does not hold"
                     }
+                );
+            }
+        }
+        Command::Sweep {
+            command: SweepCommand::Plan { sweep, results },
+        } => {
+            let plan = crate::report::sweep::plan(&sweep, &results)?;
+            let active = plan.active().count();
+            println!(
+                "{}: {active} point(s) of {} ({} retired), base {}",
+                sweep.display(),
+                plan.points.len(),
+                plan.points.len() - active,
+                plan.base.display()
+            );
+            for p in &plan.points {
+                let state = runs::RunInfo::read(&runs::run_dir(&results, &p.id))
+                    .map_or("missing".to_string(), |i| i.state().as_str().to_string());
+                let state = if p.retired {
+                    "retired".to_string()
+                } else {
+                    state
+                };
+                println!(
+                    "{:>4}  {:<12} {}  {}",
+                    p.index,
+                    state,
+                    p.id,
+                    p.overrides.join(" ")
                 );
             }
         }

@@ -28,7 +28,10 @@ fn every_spec_parses_and_resolves() {
     toml_files(&root().join("experiments"), &mut files);
     let specs: Vec<_> = files
         .iter()
-        .filter(|p| !p.starts_with(root().join("experiments/tables")))
+        .filter(|p| {
+            !p.starts_with(root().join("experiments/tables"))
+                && !p.starts_with(root().join("experiments/sweeps"))
+        })
         .collect();
     assert!(specs.len() >= 25, "found only {} specs", specs.len());
     for p in specs {
@@ -36,6 +39,18 @@ fn every_spec_parses_and_resolves() {
         // The resolved spec reads back to itself, so a run folder's spec.toml is this spec.
         let again = Spec::from_table(p, spec.to_toml().parse().unwrap()).unwrap();
         assert_eq!(again, spec, "{}", p.display());
+    }
+}
+
+#[test]
+fn every_sweep_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    toml_files(&root().join("experiments/sweeps"), &mut files);
+    assert!(!files.is_empty());
+    for f in files {
+        let plan = lrnn::report::sweep::plan(&f, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.active().count() > 0, "{}", f.display());
     }
 }
 

@@ -6,3 +6,4 @@ pub mod analysis;
 pub mod plot;
 pub mod reproduce;
 pub mod results;
+pub mod sweep;

@@ -1,0 +1,316 @@
+//! Hyperparameter sweeps: a sweep file expands into an indexed list of points, each a fully
+//! resolved spec whose run id (the hash of that spec) names its run folder, so a point is a
+//! run folder and a finished point is never trained twice.
+//!
+//! ```toml
+//! base = "../smnist/lipschitz-euler-128.toml"   # relative to the sweep file
+//! set = ["train.epochs=3"]                        # applied to every point
+//! [grid]                                          # every combination
+//! "model.eps" = [0.01, 0.03, 0.1]
+//! "train.seed" = [1, 2, 3]
+//! [[zip]]                                         # axes that vary together
+//! "train.lr" = [0.001, 0.003]
+//! "model.beta" = [0.7, 0.8]
+//! [random]                                        # n draws from a seeded sampler
+//! n = 4
+//! seed = 1
+//! axes = { "train.lr" = { log_uniform = [1e-4, 1e-2] }, "model.scheme" = { choice = ["euler", "rk2"] } }
+//! [slurm]                                         # defaults of `lrnn sweep submit`
+//! partition = "cpu"
+//! time = "01:00:00"
+//! ```
+//!
+//! Points are the product of the grid, each zip group and the random draws, in that order.
+//! The plan (`results/sweeps/<name>/plan.json`) keeps each point's index across edits of
+//! the sweep: a point planned before keeps its index, a new one gets the next free index,
+//! and a point the sweep no longer has is kept as retired, never reused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::experiment::runs;
+use crate::experiment::spec::Spec;
+
+/// A sweep file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    /// The base spec, relative to the sweep file.
+    pub base: PathBuf,
+    /// `--set` overrides applied to every point.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Axes by dotted spec key; every combination of their values.
+    #[serde(default)]
+    pub grid: BTreeMap<String, Vec<toml::Value>>,
+    /// Groups of axes that vary together (equal lengths within a group).
+    #[serde(default)]
+    pub zip: Vec<BTreeMap<String, Vec<toml::Value>>>,
+    /// Random search.
+    #[serde(default)]
+    pub random: Option<RandomSearch>,
+    /// Defaults for `lrnn sweep submit`.
+    #[serde(default)]
+    pub slurm: SlurmDefaults,
+}
+
+/// `[random]`: `n` draws of every axis from a sampler seeded by `seed`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomSearch {
+    pub n: usize,
+    #[serde(default)]
+    pub seed: u64,
+    pub axes: BTreeMap<String, Distribution>,
+}
+
+/// How a random axis draws its value.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Distribution {
+    /// Uniform on `[lo, hi]`.
+    Uniform([f64; 2]),
+    /// `exp` of uniform on `[ln lo, ln hi]` (`0 < lo < hi`).
+    LogUniform([f64; 2]),
+    /// One of the values, each equally likely.
+    Choice(Vec<toml::Value>),
+}
+
+/// `[slurm]`: the sbatch options a submission uses unless the command line says otherwise.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmDefaults {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    pub mem: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub max_running: Option<usize>,
+    /// Extra `#SBATCH` lines, verbatim.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+/// One point of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub index: usize,
+    /// The run id: `<task>/<base spec name>-s<seed>-<hash>`.
+    pub id: String,
+    /// The overrides of this point beyond the sweep's `set`, as `key=value`.
+    pub overrides: Vec<String>,
+    /// Planned before and no longer in the sweep: kept so its index is never reused.
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// A sweep expanded: its base spec and every point, indexed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub sweep: PathBuf,
+    pub base: PathBuf,
+    pub set: Vec<String>,
+    pub points: Vec<Point>,
+}
+
+impl Plan {
+    /// The points the sweep has now.
+    pub fn active(&self) -> impl Iterator<Item = &Point> {
+        self.points.iter().filter(|p| !p.retired)
+    }
+}
+
+fn sweep_error(file: &Path, key: impl Into<String>, msg: impl Into<String>) -> Error {
+    Error::spec(file, key, msg)
+}
+
+impl SweepFile {
+    /// Reads and checks `path`: unknown keys and malformed values are errors naming the file.
+    pub fn load(path: &Path) -> Result<SweepFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| sweep_error(path, "(syntax)", e.message().to_string()))?;
+        let sweep: SweepFile =
+            crate::config::parse_config(table).map_err(|e| sweep_error(path, e.key, e.msg))?;
+        for (i, group) in sweep.zip.iter().enumerate() {
+            let mut lens = group.values().map(Vec::len);
+            if let Some(first) = lens.next()
+                && lens.any(|l| l != first)
+            {
+                return Err(sweep_error(
+                    path,
+                    format!("zip[{i}]"),
+                    "axes of one group must have equal lengths",
+                ));
+            }
+        }
+        for (key, values) in sweep.grid.iter().chain(sweep.zip.iter().flatten()) {
+            if values.is_empty() {
+                return Err(sweep_error(
+                    path,
+                    key.as_str(),
+                    "an axis needs at least one value",
+                ));
+            }
+        }
+        if let Some(r) = &sweep.random {
+            for (key, d) in &r.axes {
+                let ok = match d {
+                    Distribution::Uniform([lo, hi]) => lo.is_finite() && hi.is_finite() && lo <= hi,
+                    Distribution::LogUniform([lo, hi]) => *lo > 0.0 && hi.is_finite() && lo <= hi,
+                    Distribution::Choice(v) => !v.is_empty(),
+                };
+                if !ok {
+                    return Err(sweep_error(
+                        path,
+                        format!("random.axes.{key}"),
+                        "an empty or reversed range",
+                    ));
+                }
+            }
+        }
+        Ok(sweep)
+    }
+
+    /// Every point's overrides, in plan order: grid × each zip group × random draws.
+    fn combinations(&self) -> Vec<Vec<String>> {
+        let kv = |k: &str, v: &toml::Value| format!("{k}={v}");
+        let mut points: Vec<Vec<String>> = vec![Vec::new()];
+        for (key, values) in &self.grid {
+            points = points
+                .iter()
+                .flat_map(|p| {
+                    values
+                        .iter()
+                        .map(move |v| [p.clone(), vec![kv(key, v)]].concat())
+                })
+                .collect();
+        }
+        for group in &self.zip {
+            let len = group.values().next().map_or(0, Vec::len);
+            points = points
+                .iter()
+                .flat_map(|p| {
+                    (0..len).map(move |i| {
+                        let mut q = p.clone();
+                        q.extend(group.iter().map(|(k, vs)| kv(k, &vs[i])));
+                        q
+                    })
+                })
+                .collect();
+        }
+        if let Some(r) = &self.random {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(r.seed);
+            let draws: Vec<Vec<String>> = (0..r.n)
+                .map(|_| {
+                    r.axes
+                        .iter()
+                        .map(|(k, d)| {
+                            let v = match d {
+                                Distribution::Uniform([lo, hi]) => {
+                                    toml::Value::Float(rng.random_range(*lo..=*hi))
+                                }
+                                Distribution::LogUniform([lo, hi]) => {
+                                    toml::Value::Float(rng.random_range(lo.ln()..=hi.ln()).exp())
+                                }
+                                Distribution::Choice(v) => v[rng.random_range(0..v.len())].clone(),
+                            };
+                            kv(k, &v)
+                        })
+                        .collect()
+                })
+                .collect();
+            points = points
+                .iter()
+                .flat_map(|p| draws.iter().map(move |d| [p.clone(), d.clone()].concat()))
+                .collect();
+        }
+        points
+    }
+}
+
+/// Where a sweep's plan and logs live: `results/sweeps/<sweep file stem>/`.
+pub fn sweep_dir(results: &Path, sweep: &Path) -> PathBuf {
+    results.join("sweeps").join(runs::spec_name(sweep))
+}
+
+/// Expands `sweep` into its plan, resolving every point (an axis naming a key the base
+/// spec does not have is an error naming the sweep file and the key, before anything
+/// runs), and writes it to the sweep's folder, keeping the indices of an earlier plan.
+pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
+    let sweep = SweepFile::load(sweep_path)?;
+    let base = sweep_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&sweep.base);
+    if !base.is_file() {
+        return Err(sweep_error(
+            sweep_path,
+            "base",
+            format!("no spec at {}", base.display()),
+        ));
+    }
+    let name = runs::spec_name(&base);
+    let dir = sweep_dir(results, sweep_path);
+    let plan_path = dir.join("plan.json");
+    let old: Option<Plan> = std::fs::read_to_string(&plan_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let mut points: Vec<Point> = Vec::new();
+    let mut next = old.as_ref().map_or(0, |p| p.points.len());
+    for overrides in sweep.combinations() {
+        let mut all = sweep.set.clone();
+        all.extend(overrides.iter().cloned());
+        let spec = Spec::load(&base, &all).map_err(|e| match e {
+            Error::Spec { key, msg, .. } => {
+                sweep_error(sweep_path, key, format!("{msg} (base {})", base.display()))
+            }
+            e => e,
+        })?;
+        let id = runs::run_id(&spec, &name);
+        if points.iter().any(|p| p.id == id) {
+            continue; // two combinations that resolve to one spec are one point
+        }
+        let index = old
+            .as_ref()
+            .and_then(|o| o.points.iter().find(|p| p.id == id))
+            .map(|p| p.index)
+            .unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            });
+        points.push(Point {
+            index,
+            id,
+            overrides,
+            retired: false,
+        });
+    }
+    if let Some(old) = &old {
+        for p in &old.points {
+            if !points.iter().any(|q| q.id == p.id) {
+                points.push(Point {
+                    retired: true,
+                    ..p.clone()
+                });
+            }
+        }
+    }
+    points.sort_by_key(|p| p.index);
+    let plan = Plan {
+        sweep: sweep_path.to_path_buf(),
+        base,
+        set: sweep.set,
+        points,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let text = serde_json::to_string_pretty(&plan).expect("a plan serialises");
+    crate::io::write_atomic(&plan_path, text.as_bytes())?;
+    Ok(plan)
+}

@@ -1,0 +1,114 @@
+//! Sweep files and plans: strict parsing, grid × zip × random expansion, reproducible
+//! random search, and indices that survive edits of the sweep.
+
+mod common;
+
+use std::path::Path;
+
+use lrnn::report::sweep;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const BASE: &str = "[model]\nkind = \"lipschitz\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = 0.01\n";
+
+#[test]
+fn the_repository_sweeps_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = sweep::plan(
+        &root.join("experiments/sweeps/adding-eps-lr.toml"),
+        dir.path(),
+    )
+    .unwrap();
+    // grid 2 × 3, zip of 2: 12 points, all distinct runs.
+    assert_eq!(plan.active().count(), 12);
+    let ids: std::collections::BTreeSet<_> = plan.points.iter().map(|p| &p.id).collect();
+    assert_eq!(ids.len(), 12);
+}
+
+#[test]
+fn unknown_keys_and_axes_the_spec_lacks_are_errors_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    for (text, key) in [
+        (
+            "base = \"base.toml\"\n[grid]\n\"model.epz\" = [0.1]\n",
+            "model.epz",
+        ),
+        (
+            "base = \"base.toml\"\n[grid]\n\"train.lr\" = [-1.0]\n",
+            "train.lr",
+        ),
+        ("base = \"base.toml\"\ngrd = 1\n", "grd"),
+        (
+            "base = \"base.toml\"\n[[zip]]\n\"train.lr\" = [0.1, 0.2]\n\"model.eps\" = [0.1]\n",
+            "zip[0]",
+        ),
+        (
+            "base = \"base.toml\"\n[slurm]\npartitio = \"x\"\n",
+            "partitio",
+        ),
+        ("base = \"missing.toml\"\n", "base"),
+    ] {
+        let sw = write(dir.path(), "s.toml", text);
+        let err = sweep::plan(&sw, &dir.path().join("res"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s.toml") && err.contains(key), "{text}: {err}");
+    }
+    assert!(
+        !dir.path().join("res/sweeps").exists(),
+        "a refused sweep wrote a plan"
+    );
+}
+
+#[test]
+fn random_search_is_reproducible_and_replanning_keeps_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    let random = "[random]\nn = 5\nseed = 7\naxes = { \"train.lr\" = { log_uniform = [1e-4, 1e-2] }, \"model.scheme\" = { choice = [\"euler\", \"rk2\"] } }\n";
+    let sw = write(
+        dir.path(),
+        "s.toml",
+        &format!("base = \"base.toml\"\n[grid]\n\"train.seed\" = [1, 2]\n{random}"),
+    );
+    let a = sweep::plan(&sw, &dir.path().join("r1")).unwrap();
+    let b = sweep::plan(&sw, &dir.path().join("r2")).unwrap();
+    assert_eq!(a.points, b.points, "the same seed gives the same plan");
+    assert_eq!(a.active().count(), 10);
+    for p in &a.points {
+        let lr: f64 = p
+            .overrides
+            .iter()
+            .find_map(|o| o.strip_prefix("train.lr="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1e-4..=1e-2).contains(&lr), "{lr}");
+    }
+    // Edit: one seed dropped, one added. Kept points keep their index, the dropped ones are
+    // retired (their indices never reused), the new ones get the next indices.
+    write(
+        dir.path(),
+        "s.toml",
+        &format!("base = \"base.toml\"\n[grid]\n\"train.seed\" = [2, 3]\n{random}"),
+    );
+    let c = sweep::plan(&sw, &dir.path().join("r1")).unwrap();
+    assert_eq!(c.points.len(), 15);
+    for p in &a.points {
+        let q = c.points.iter().find(|q| q.id == p.id).unwrap();
+        assert_eq!(q.index, p.index);
+        assert_eq!(q.retired, p.overrides.contains(&"train.seed=1".to_string()));
+    }
+    let new: Vec<usize> = c
+        .points
+        .iter()
+        .filter(|p| !a.points.iter().any(|q| q.id == p.id))
+        .map(|p| p.index)
+        .collect();
+    assert_eq!(new, (10..15).collect::<Vec<_>>());
+}
