@@ -196,6 +196,22 @@ enum SweepCommand {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Train the points not done yet on this machine, N at a time.
+    Run {
+        sweep: PathBuf,
+        #[arg(long, value_parser = at_least_one, default_value_t = 1)]
+        jobs: usize,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Done / running / interrupted / failed / missing, in total and per point.
+    Status {
+        sweep: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -440,6 +456,44 @@ pub fn main() -> Result<()> {
                         "does not hold"
                     }
                 );
+            }
+        }
+        Command::Sweep {
+            command:
+                SweepCommand::Run {
+                    sweep,
+                    jobs,
+                    results,
+                    data_dir,
+                },
+        } => {
+            let left = crate::report::sweep::run(&sweep, &results, jobs, data_dir.as_deref())?;
+            anyhow::ensure!(
+                left == 0,
+                "{left} point(s) did not finish; see their log.txt"
+            );
+        }
+        Command::Sweep {
+            command: SweepCommand::Status { sweep, results },
+        } => {
+            let plan = crate::report::sweep::plan(&sweep, &results)?;
+            let states = plan.states(&results);
+            let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+            for (_, s, _) in &states {
+                *counts.entry(s.as_str()).or_default() += 1;
+            }
+            let total: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            println!(
+                "{}: {} point(s): {}",
+                sweep.display(),
+                states.len(),
+                total.join(", ")
+            );
+            for (p, s, err) in &states {
+                let err = err
+                    .as_deref()
+                    .map_or(String::new(), |e| format!("  error: {e}"));
+                println!("{:>4}  {s:<12} {}{err}", p.index, p.id);
             }
         }
         Command::Sweep {

@@ -112,3 +112,37 @@ fn random_search_is_reproducible_and_replanning_keeps_indices() {
         .collect();
     assert_eq!(new, (10..15).collect::<Vec<_>>());
 }
+
+/// `sweep run` trains the points not done, N at a time; a failing point is reported failed
+/// with its error by `status`; run again, only the points not done are trained.
+#[test]
+fn run_trains_missing_points_and_status_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    // lr 1e42 is infinite in f32: that point diverges at its first update and fails.
+    let sw = write(
+        dir.path(),
+        "s.toml",
+        "base = \"base.toml\"\n[grid]\n\"train.lr\" = [0.01, 1e42]\n\"train.seed\" = [1, 2]\n",
+    );
+    let out = common::lrnn(dir.path(), &["sweep", "run", "s.toml", "--jobs", "2"]);
+    assert!(
+        !out.status.success(),
+        "a failed point must fail the command"
+    );
+    let status = common::lrnn_ok(dir.path(), &["sweep", "status", "s.toml"]);
+    assert!(status.contains("4 point(s): 2 done, 2 failed"), "{status}");
+    assert!(status.contains("non-finite"), "{status}");
+    // The fault removed: the failed points leave the sweep, a new seed joins it.
+    write(
+        dir.path(),
+        "s.toml",
+        "base = \"base.toml\"\n[grid]\n\"train.lr\" = [0.01]\n\"train.seed\" = [1, 2, 3]\n",
+    );
+    let again = common::lrnn_ok(dir.path(), &["sweep", "run", "s.toml"]);
+    assert!(again.contains("3 point(s), 1 to train"), "{again}");
+    let status = common::lrnn_ok(dir.path(), &["sweep", "status", "s.toml"]);
+    assert!(status.contains("3 point(s): 3 done"), "{status}");
+    let plan = sweep::plan(&sw, &dir.path().join("results")).unwrap();
+    assert_eq!(plan.points.len(), 5, "two retired, three active");
+}

@@ -3,6 +3,7 @@
 //! tables (`reproduce`).
 
 pub mod analysis;
+pub mod children;
 pub mod plot;
 pub mod reproduce;
 pub mod results;

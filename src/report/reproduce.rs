@@ -2,14 +2,11 @@
 //! spec each, and the published number it is compared with) and its profiles (`smoke`,
 //! `quick`, `full`: `--set` overrides that shorten the schedule). `reproduce` trains every row
 //! whose run folder is not done, as child `lrnn run` processes (`--jobs` at a time, each a
-//! share of the cores), then writes `tables/<table>.{csv,h5,md}` and its figures.
+//! share of the cores), then writes `tables/<table>-<profile>.{csv,h5,md}` and its figures.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -17,6 +14,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::experiment::runs::{self, RunInfo, RunRecord, State};
 use crate::experiment::spec::Spec;
+use crate::report::children::{Job, run_jobs};
 
 /// `experiments/tables/<table>.toml`.
 #[derive(Clone, Debug, Deserialize)]
@@ -179,7 +177,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         )
     })?;
     let jobs = opts.jobs.max(1);
-    let threads = opts_threads(opts);
+    let threads = crate::report::children::threads_each(jobs);
 
     let mut planned = Vec::new();
     for row in &def.rows {
@@ -259,108 +257,16 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
 
 /// Trains `rows` as child processes, `jobs` at a time, each logging to its folder's `log.txt`.
 fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
-    crate::experiment::train::catch_stop_signals();
-    let next = AtomicUsize::new(0);
-    let exe = std::env::current_exe().expect("the running binary has a path");
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(rows.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(p) = rows.get(i) else { break };
-                    let started = Instant::now();
-                    if crate::experiment::train::stop_requested().is_some() {
-                        break;
-                    }
-                    let status = run_child(&exe, p, opts);
-                    let secs = started.elapsed().as_secs_f64();
-                    let what = match (&status, RunRecord::read(&p.dir)) {
-                        (Ok(ChildEnd::Done), Ok(r)) => {
-                            let m = r.metrics.metric_name().unwrap_or("loss").to_string();
-                            format!("done, test_{m} {:.4}", r.final_test().unwrap_or(f64::NAN))
-                        }
-                        (Ok(ChildEnd::Busy), _) => {
-                            "in progress in another process; left alone".into()
-                        }
-                        (Ok(ChildEnd::Interrupted), _) => "interrupted; checkpoint written".into(),
-                        (Err(e), _) => format!("could not start: {e}"),
-                        _ => format!("FAILED, see {}", p.dir.join(runs::LOG_FILE).display()),
-                    };
-                    println!(
-                        "[{}/{}] {} ({}): {what} ({secs:.0} s)",
-                        i + 1,
-                        rows.len(),
-                        p.def.label,
-                        p.spec.task.name()
-                    );
-                }
-            });
-        }
-    });
-}
-
-/// The cores each of `opts.jobs` rows at once trains on: this machine's, split between them.
-fn opts_threads(opts: &Options) -> usize {
-    (crate::kernels::blas::cores(None) / opts.jobs.max(1)).max(1)
-}
-
-/// How a row's child run ended.
-enum ChildEnd {
-    Done,
-    Failed,
-    /// Stopped by a signal sent to `reproduce` and forwarded to it (checkpoint written).
-    Interrupted,
-    /// Another process trains the row's folder: it was left alone, log and all.
-    Busy,
-}
-
-/// Trains one row as a child `lrnn run` in its own process group, logging to `log.txt`. A
-/// signal that stops `reproduce` (SIGINT, SIGTERM, SIGUSR1) is passed on to the child, which
-/// writes its checkpoint and stops; a folder another process trains is not touched.
-fn run_child(exe: &Path, p: &Planned, opts: &Options) -> Result<ChildEnd> {
-    use std::os::unix::process::CommandExt;
-    // Probe the row's lock before truncating its log: a live run elsewhere keeps both.
-    match runs::try_lock(&p.dir)? {
-        Some(lock) => drop(lock),
-        None => return Ok(ChildEnd::Busy),
-    }
-    let log_path = p.dir.join(runs::LOG_FILE);
-    let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
-    let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("run").arg(&p.spec_path).arg("--out").arg(&p.dir);
-    cmd.arg("--threads").arg(opts_threads(opts).to_string());
-    for o in &p.overrides {
-        cmd.arg("--set").arg(o);
-    }
-    if let Some(d) = &opts.data_dir {
-        cmd.arg("--data-dir").arg(d);
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        // Its own group: a terminal's Ctrl-C reaches `reproduce`, which decides for it.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Error::io(exe, e))?;
-    let mut forwarded = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| Error::io(exe, e))? {
-            break status;
-        }
-        if let (Some(sig), false) = (crate::experiment::train::stop_requested(), forwarded) {
-            // SAFETY: `kill` on the child's process group id; no memory is involved.
-            unsafe { libc::kill(-(child.id() as i32), sig) };
-            forwarded = true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    Ok(match (status.success(), forwarded) {
-        (true, _) => ChildEnd::Done,
-        (false, true) => ChildEnd::Interrupted,
-        (false, false) => ChildEnd::Failed,
-    })
+    let jobs_list: Vec<Job> = rows
+        .iter()
+        .map(|p| Job {
+            label: format!("{} ({})", p.def.label, p.spec.task.name()),
+            spec_path: p.spec_path.clone(),
+            overrides: p.overrides.clone(),
+            dir: p.dir.clone(),
+        })
+        .collect();
+    run_jobs(&jobs_list, jobs, opts.data_dir.as_deref());
 }
 
 /// The published row for `row`: same table, task and model name; the one with the row's

@@ -235,6 +235,79 @@ impl SweepFile {
     }
 }
 
+impl Plan {
+    /// The run folder of `point` under `results`.
+    pub fn dir(&self, results: &Path, point: &Point) -> PathBuf {
+        runs::run_dir(results, &point.id)
+    }
+
+    /// All the overrides of `point`: the sweep's `set`, then the point's own.
+    pub fn overrides(&self, point: &Point) -> Vec<String> {
+        let mut all = self.set.clone();
+        all.extend(point.overrides.iter().cloned());
+        all
+    }
+
+    /// The point at `index` (retired points too: a queued task of an edited sweep still
+    /// knows what it was).
+    pub fn point(&self, index: usize) -> Result<&Point> {
+        self.points
+            .iter()
+            .find(|p| p.index == index)
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "{}: no point {index} (the plan has {})",
+                    self.sweep.display(),
+                    self.points.len()
+                ))
+            })
+    }
+
+    /// Each active point's state, from its run folder (`missing` when it has none).
+    pub fn states(&self, results: &Path) -> Vec<(&Point, String, Option<String>)> {
+        self.active()
+            .map(|p| match runs::RunInfo::read(&self.dir(results, p)) {
+                Ok(i) => (p, i.state().as_str().to_string(), i.error),
+                Err(_) => (p, "missing".to_string(), None),
+            })
+            .collect()
+    }
+}
+
+/// Trains the active points that are not done, `jobs` at a time, the cores split between
+/// them; returns how many of those did not end done.
+pub fn run(
+    sweep_path: &Path,
+    results: &Path,
+    jobs: usize,
+    data_dir: Option<&Path>,
+) -> Result<usize> {
+    let plan = plan(sweep_path, results)?;
+    let todo: Vec<crate::report::children::Job> = plan
+        .states(results)
+        .into_iter()
+        .filter(|(_, state, _)| state != "done")
+        .map(|(p, _, _)| crate::report::children::Job {
+            label: format!("point {} {}", p.index, p.overrides.join(" ")),
+            spec_path: plan.base.clone(),
+            overrides: plan.overrides(p),
+            dir: plan.dir(results, p),
+        })
+        .collect();
+    println!(
+        "{}: {} point(s), {} to train, {jobs} at a time",
+        sweep_path.display(),
+        plan.active().count(),
+        todo.len()
+    );
+    crate::report::children::run_jobs(&todo, jobs, data_dir);
+    Ok(plan
+        .states(results)
+        .iter()
+        .filter(|(_, state, _)| state != "done")
+        .count())
+}
+
 /// Where a sweep's plan and logs live: `results/sweeps/<sweep file stem>/`.
 pub fn sweep_dir(results: &Path, sweep: &Path) -> PathBuf {
     results.join("sweeps").join(runs::spec_name(sweep))
