@@ -212,6 +212,13 @@ enum SweepCommand {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Tables of the points and of each configuration over seeds (mean, std, n, min, max),
+    /// and the best configuration: CSV, HDF5 and Markdown in results/sweeps/NAME/.
+    Collect {
+        sweep: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -471,6 +478,18 @@ pub fn main() -> Result<()> {
             anyhow::ensure!(
                 left == 0,
                 "{left} point(s) did not finish; see their log.txt"
+            );
+        }
+        Command::Sweep {
+            command: SweepCommand::Collect { sweep, results },
+        } => {
+            let c = crate::report::sweep::collect(&sweep, &results)?;
+            println!("{}", std::fs::read_to_string(c.dir.join("sweep.md"))?);
+            println!(
+                "{} point rows, {} configurations: {}/{{points.csv,grouped.csv,sweep.h5,sweep.md}}",
+                c.points.height(),
+                c.grouped.height(),
+                c.dir.display()
             );
         }
         Command::Sweep {

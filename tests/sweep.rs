@@ -146,3 +146,56 @@ fn run_trains_missing_points_and_status_reports_them() {
     let plan = sweep::plan(&sw, &dir.path().join("results")).unwrap();
     assert_eq!(plan.points.len(), 5, "two retired, three active");
 }
+
+/// `collect`: a row a point with its swept values, and a row a configuration with the mean,
+/// std and n of each metric over its seeds; the best configuration by validation.
+#[test]
+fn collect_groups_seeds_into_mean_std_and_n() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    write(
+        dir.path(),
+        "s.toml",
+        "base = \"base.toml\"\n[grid]\n\"model.eps\" = [0.03, 0.3]\n\"train.seed\" = [1, 2, 3]\n",
+    );
+    common::lrnn_ok(dir.path(), &["sweep", "run", "s.toml", "--jobs", "2"]);
+    let out = common::lrnn_ok(dir.path(), &["sweep", "collect", "s.toml"]);
+    assert!(out.contains("6 point rows, 2 configurations"), "{out}");
+    let folder = dir.path().join("results/sweeps/s");
+    let mut r = csv::Reader::from_path(folder.join("grouped.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    for c in [
+        "config",
+        "model.eps",
+        "test_mse_mean",
+        "test_mse_std",
+        "test_mse_n",
+    ] {
+        assert!(header.contains(&c.to_string()), "{header:?}");
+    }
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // The mean and n over the three seeds, recomputed from points.csv.
+    let mut p = csv::Reader::from_path(folder.join("points.csv")).unwrap();
+    let ph: Vec<String> = p.headers().unwrap().iter().map(String::from).collect();
+    let prow: Vec<csv::StringRecord> = p.records().map(Result::unwrap).collect();
+    let (ci, ti) = (
+        ph.iter().position(|h| h == "config").unwrap(),
+        ph.iter().position(|h| h == "test_mse").unwrap(),
+    );
+    assert_eq!(prow.len(), 6);
+    for g in &rows {
+        let mine: Vec<f64> = prow
+            .iter()
+            .filter(|r| r[ci] == g[col("config")])
+            .map(|r| r[ti].parse().unwrap())
+            .collect();
+        let mean = mine.iter().sum::<f64>() / mine.len() as f64;
+        assert_eq!(&g[col("test_mse_n")], "3");
+        let got: f64 = g[col("test_mse_mean")].parse().unwrap();
+        assert!((got - mean).abs() < 1e-12, "{got} vs {mean}");
+    }
+    assert!(folder.join("sweep.h5").is_file() && folder.join("sweep.md").is_file());
+    assert!(out.contains("Best configuration"), "{out}");
+}

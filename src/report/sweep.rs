@@ -387,3 +387,272 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
     crate::io::write_atomic(&plan_path, text.as_bytes())?;
     Ok(plan)
 }
+
+/// A point's metrics, as `collect` tabulates them (`None` before its first epoch).
+struct PointResult {
+    state: String,
+    metric: String,
+    final_test: Option<f64>,
+    best_val: Option<f64>,
+    test_at_best_val: Option<f64>,
+}
+
+/// `collect`'s tables: one row a point, and one row a configuration (the swept values but the
+/// seed) with the mean, std, n, min and max of each metric over its done points.
+pub struct Collected {
+    pub points: polars::prelude::DataFrame,
+    pub grouped: polars::prelude::DataFrame,
+    /// The configuration with the best mean validation metric, and that mean.
+    pub best: Option<(String, f64)>,
+    /// Where the tables were written (`results/sweeps/<name>/`).
+    pub dir: PathBuf,
+}
+
+/// Tabulates the sweep's points from their run folders and writes `points.csv`,
+/// `grouped.csv`, `sweep.h5` (groups `points`, `grouped`) and `sweep.md` in its folder.
+pub fn collect(sweep_path: &Path, results: &Path) -> Result<Collected> {
+    use polars::prelude::*;
+    let plan = plan(sweep_path, results)?;
+    let points: Vec<&Point> = plan.active().collect();
+    let outcome: Vec<PointResult> = points
+        .iter()
+        .map(|p| match runs::RunRecord::read(&plan.dir(results, p)) {
+            Ok(r) => {
+                let s = crate::report::results::Summary::of(&r);
+                PointResult {
+                    state: s.state,
+                    metric: s.metric,
+                    final_test: s.final_test,
+                    best_val: s.best_val,
+                    test_at_best_val: s.test_at_best_val,
+                }
+            }
+            Err(_) => PointResult {
+                state: "missing".into(),
+                metric: String::new(),
+                final_test: None,
+                best_val: None,
+                test_at_best_val: None,
+            },
+        })
+        .collect();
+    let metric = outcome
+        .iter()
+        .map(|o| o.metric.clone())
+        .find(|m| !m.is_empty())
+        .unwrap_or_else(|| "metric".into());
+    let higher =
+        crate::data::Metric::named(&metric).is_some_and(crate::data::Metric::higher_is_better);
+    // The swept keys, in the order the points name them.
+    let mut keys: Vec<String> = Vec::new();
+    for p in &points {
+        for o in &p.overrides {
+            let k = o.split_once('=').map_or(o.as_str(), |(k, _)| k).to_string();
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    let value = |p: &Point, key: &str| -> String {
+        p.overrides
+            .iter()
+            .find_map(|o| o.strip_prefix(&format!("{key}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let config = |p: &Point| -> String {
+        let parts: Vec<&str> = p
+            .overrides
+            .iter()
+            .map(String::as_str)
+            .filter(|o| !o.starts_with("train.seed="))
+            .collect();
+        if parts.is_empty() {
+            "(base)".into()
+        } else {
+            parts.join(" ")
+        }
+    };
+    let table_err = |e: PolarsError| Error::Data(format!("sweep table: {e}"));
+    let (final_col, best_col, at_best_col) = (
+        format!("test_{metric}"),
+        format!("val_{metric}_best"),
+        format!("test_{metric}_at_best_val"),
+    );
+    let mut cols = vec![
+        Column::new(
+            "index".into(),
+            points.iter().map(|p| p.index as i64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "run_id".into(),
+            points.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "config".into(),
+            points.iter().map(|p| config(p)).collect::<Vec<_>>(),
+        ),
+    ];
+    for k in &keys {
+        let vals: Vec<String> = points.iter().map(|p| value(p, k)).collect();
+        let nums: Option<Vec<f64>> = vals.iter().map(|v| v.parse::<f64>().ok()).collect();
+        cols.push(match nums {
+            Some(n) => Column::new(k.as_str().into(), n),
+            None => Column::new(k.as_str().into(), vals),
+        });
+    }
+    cols.push(Column::new(
+        "state".into(),
+        outcome.iter().map(|o| o.state.clone()).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        final_col.as_str().into(),
+        outcome.iter().map(|o| o.final_test).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        best_col.as_str().into(),
+        outcome.iter().map(|o| o.best_val).collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        at_best_col.as_str().into(),
+        outcome
+            .iter()
+            .map(|o| o.test_at_best_val)
+            .collect::<Vec<_>>(),
+    ));
+    let points_df = DataFrame::new_infer_height(cols).map_err(table_err)?;
+
+    // Group the done points by configuration, in first-appearance order.
+    let mut groups: Vec<(String, &Point, Vec<&PointResult>)> = Vec::new();
+    for (p, o) in points.iter().zip(&outcome) {
+        let c = config(p);
+        let i = match groups.iter().position(|g| g.0 == c) {
+            Some(i) => i,
+            None => {
+                groups.push((c, p, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        if o.state == "done" {
+            groups[i].2.push(o);
+        }
+    }
+    let mut gcols = vec![Column::new(
+        "config".into(),
+        groups.iter().map(|g| g.0.clone()).collect::<Vec<_>>(),
+    )];
+    for k in keys.iter().filter(|k| *k != "train.seed") {
+        let vals: Vec<String> = groups.iter().map(|g| value(g.1, k)).collect();
+        let nums: Option<Vec<f64>> = vals.iter().map(|v| v.parse::<f64>().ok()).collect();
+        gcols.push(match nums {
+            Some(n) => Column::new(k.as_str().into(), n),
+            None => Column::new(k.as_str().into(), vals),
+        });
+    }
+    let stat = |f: fn(&PointResult) -> Option<f64>| -> Vec<Vec<f64>> {
+        groups
+            .iter()
+            .map(|g| {
+                g.2.iter()
+                    .filter_map(|o| f(o))
+                    .filter(|v| v.is_finite())
+                    .collect()
+            })
+            .collect()
+    };
+    let mut best: Option<(String, f64)> = None;
+    for (name, values) in [
+        (&final_col, stat(|o| o.final_test)),
+        (&best_col, stat(|o| o.best_val)),
+        (&at_best_col, stat(|o| o.test_at_best_val)),
+    ] {
+        let mean: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64))
+            .collect();
+        // Sample standard deviation (n − 1); undefined for a single seed.
+        let std: Vec<Option<f64>> = values
+            .iter()
+            .zip(&mean)
+            .map(|(v, m)| {
+                let m = (*m)?;
+                (v.len() > 1).then(|| {
+                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+                })
+            })
+            .collect();
+        if name == &best_col {
+            for (g, m) in groups.iter().zip(&mean) {
+                if let Some(m) = *m
+                    && best
+                        .as_ref()
+                        .is_none_or(|(_, b)| if higher { m > *b } else { m < *b })
+                {
+                    best = Some((g.0.clone(), m));
+                }
+            }
+        }
+        let ext = |f: fn(f64, f64) -> f64| -> Vec<Option<f64>> {
+            values.iter().map(|v| v.iter().copied().reduce(f)).collect()
+        };
+        gcols.push(Column::new(format!("{name}_mean").into(), mean));
+        gcols.push(Column::new(format!("{name}_std").into(), std));
+        gcols.push(Column::new(
+            format!("{name}_n").into(),
+            values.iter().map(|v| v.len() as i64).collect::<Vec<_>>(),
+        ));
+        gcols.push(Column::new(format!("{name}_min").into(), ext(f64::min)));
+        gcols.push(Column::new(format!("{name}_max").into(), ext(f64::max)));
+    }
+    let grouped = DataFrame::new_infer_height(gcols).map_err(table_err)?;
+
+    let dir = sweep_dir(results, sweep_path);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    crate::report::results::write_csv(&points_df, &dir.join("points.csv"))?;
+    crate::report::results::write_csv(&grouped, &dir.join("grouped.csv"))?;
+    crate::report::results::write_h5(
+        &dir.join("sweep.h5"),
+        &[("points", &points_df), ("grouped", &grouped)],
+        &[("sweep", sweep_path.display().to_string())],
+    )?;
+    let mut md = format!(
+        "# Sweep {}\n\nBase spec `{}`; {} point(s). Grouped over seeds: mean ± std (n) of the done points.\n\n| config | {final_col} | {at_best_col} | {best_col} |\n|---|---|---|---|\n",
+        sweep_path.display(),
+        plan.base.display(),
+        points.len()
+    );
+    let cell = |c: &str, i: usize| -> String {
+        let get = |suffix: &str| {
+            grouped
+                .column(&format!("{c}_{suffix}"))
+                .ok()
+                .and_then(|s| s.get(i).ok())
+                .map(|v| v.to_string())
+        };
+        match (get("mean"), get("std"), get("n")) {
+            (Some(m), Some(s), Some(n)) if m != "null" => format!("{m} ± {s} ({n})"),
+            _ => "—".into(),
+        }
+    };
+    for (i, g) in groups.iter().enumerate() {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            g.0,
+            cell(&final_col, i),
+            cell(&at_best_col, i),
+            cell(&best_col, i)
+        ));
+    }
+    if let Some((c, v)) = &best {
+        md.push_str(&format!(
+            "\nBest configuration by mean {best_col}: `{c}` ({v:.4}).\n"
+        ));
+    }
+    crate::io::write_atomic(&dir.join("sweep.md"), md.as_bytes())?;
+    Ok(Collected {
+        points: points_df,
+        grouped,
+        best,
+        dir,
+    })
+}
