@@ -332,6 +332,29 @@ fn version_completions_and_list_json() {
     assert_eq!(run["model.hidden"], 8);
     assert_eq!(run["train.lr"], 0.01);
     assert!(run["id"].as_str().unwrap().starts_with("adding/s-s1-"));
+
+    // runs.csv of export: the same flattened spec, and a configuration id that leaves the
+    // seed out (two seeds of one spec share it, another lr does not).
+    common::lrnn_ok(dir.path(), &["run", "s.toml", "--set", "train.seed=2"]);
+    common::lrnn_ok(dir.path(), &["run", "s.toml", "--set", "train.lr=0.02"]);
+    common::lrnn_ok(dir.path(), &["export"]);
+    let mut r = csv::Reader::from_path(dir.path().join("results/runs.csv")).unwrap();
+    let h: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let at = |name: &str| {
+        h.iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("{name}: {h:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let cfg = |seed: &str, lr: &str| {
+        rows.iter()
+            .find(|r| &r[at("train.seed")] == seed && &r[at("train.lr")] == lr)
+            .map(|r| r[at("config_id")].to_string())
+            .unwrap()
+    };
+    assert_eq!(cfg("1", "0.01"), cfg("2", "0.01"));
+    assert_ne!(cfg("1", "0.01"), cfg("1", "0.02"));
+    assert_eq!(&rows[0][at("model.kind")], "gru");
 }
 
 /// A mistyped key names the nearest valid one and where it came from; a Hydra-style bare

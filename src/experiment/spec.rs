@@ -155,6 +155,16 @@ impl Spec {
         out
     }
 
+    /// A configuration's id: 8 hex digits of SHA-256 of the identity TOML with the seed at 1,
+    /// so the seeds of one configuration share it (what sweeps and exports group by).
+    pub fn config_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut unseeded = self.clone();
+        unseeded.train.seed = 1;
+        let hash = Sha256::digest(unseeded.identity_toml().as_bytes());
+        hash[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// What fixes a run's numbers: the resolved spec as TOML without its `description`, so
     /// rewording a spec's prose keeps its run id and its run folder.
     pub fn identity_toml(&self) -> String {

@@ -84,8 +84,60 @@ impl Summary {
     }
 }
 
-/// One row a run (see [`Summary`]).
+/// One row a run: its [`Summary`], a configuration id that leaves the seed out, and its
+/// flattened spec as `section.key` columns (the union over runs; a key a run lacks is null).
 pub fn summary_frame(runs: &[RunRecord]) -> Result<DataFrame> {
+    let mut df = summary_columns(runs)?;
+    let flat: Vec<serde_json::Map<String, serde_json::Value>> =
+        runs.iter().map(|r| r.spec.flattened()).collect();
+    let mut keys: Vec<&String> = Vec::new();
+    for f in &flat {
+        for k in f.keys() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    let mut extra = vec![Column::new(
+        "config_id".into(),
+        runs.iter().map(|r| r.spec.config_id()).collect::<Vec<_>>(),
+    )];
+    for k in keys {
+        let values: Vec<Option<&serde_json::Value>> = flat.iter().map(|f| f.get(k)).collect();
+        let column = if values.iter().flatten().all(|v| v.is_i64()) {
+            Column::new(
+                k.as_str().into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(|v| v.as_i64()))
+                    .collect::<Vec<_>>(),
+            )
+        } else if values.iter().flatten().all(|v| v.is_number()) {
+            Column::new(
+                k.as_str().into(),
+                values
+                    .iter()
+                    .map(|v| v.and_then(|v| v.as_f64()))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            let text =
+                |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            Column::new(
+                k.as_str().into(),
+                values.iter().map(|v| v.map(text)).collect::<Vec<_>>(),
+            )
+        };
+        extra.push(column);
+    }
+    for c in extra {
+        df.with_column(c).map_err(table_err("summary"))?;
+    }
+    Ok(df)
+}
+
+/// The [`Summary`] fields as columns.
+fn summary_columns(runs: &[RunRecord]) -> Result<DataFrame> {
     let s: Vec<Summary> = runs.iter().map(Summary::of).collect();
     let text = |f: fn(&Summary) -> &str| s.iter().map(|r| f(r).to_string()).collect::<Vec<_>>();
     let int = |f: fn(&Summary) -> usize| s.iter().map(|r| f(r) as i64).collect::<Vec<_>>();
