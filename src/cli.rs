@@ -128,14 +128,8 @@ enum Command {
         /// numbers), medium (10 epochs, overnight), full (the paper's schedule).
         #[arg(long, default_value = "smoke")]
         profile: String,
-        /// Rows trained at once, the cores split between them (a run's numbers and id do not
-        /// depend on its cores).
-        #[arg(long, value_parser = at_least_one, default_value_t = 1)]
-        jobs: usize,
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        pool: Pool,
     },
     /// Runs under the results directory with their state and headline metric.
     List {
@@ -199,12 +193,8 @@ enum SweepCommand {
     /// Train the points not done yet on this machine, N at a time.
     Run {
         sweep: PathBuf,
-        #[arg(long, value_parser = at_least_one, default_value_t = 1)]
-        jobs: usize,
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        pool: Pool,
     },
     /// Done / running / interrupted / failed / missing, in total and per point.
     Status {
@@ -236,6 +226,19 @@ enum AnalyzeCommand {
         #[arg(long)]
         figure: Option<PathBuf>,
     },
+}
+
+/// How `reproduce` and `sweep run` train their runs.
+#[derive(clap::Args)]
+struct Pool {
+    /// Runs trained at once, the cores split between them (a run's numbers and id do not
+    /// depend on its cores).
+    #[arg(long, value_parser = at_least_one, default_value_t = 1)]
+    jobs: usize,
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 /// What an analysis reads: a spec and a checkpoint, or a run folder holding both.
@@ -413,9 +416,12 @@ pub fn main() -> Result<()> {
         Command::Reproduce {
             table,
             profile,
-            jobs,
-            results,
-            data_dir,
+            pool:
+                Pool {
+                    jobs,
+                    results,
+                    data_dir,
+                },
         } => {
             let failed = crate::report::reproduce::reproduce(&crate::report::reproduce::Options {
                 table,
@@ -469,9 +475,12 @@ pub fn main() -> Result<()> {
             command:
                 SweepCommand::Run {
                     sweep,
-                    jobs,
-                    results,
-                    data_dir,
+                    pool:
+                        Pool {
+                            jobs,
+                            results,
+                            data_dir,
+                        },
                 },
         } => {
             let left = crate::report::sweep::run(&sweep, &results, jobs, data_dir.as_deref())?;
