@@ -282,6 +282,16 @@ fn sigterm_checkpoints_and_the_run_resumes_exactly() {
         metric_bits(&dir.path().join("straight")),
         metric_bits(&dir.path().join("stopped"))
     );
+    // steps.csv (every 50 steps by default): each step once, the same numbers, time aside.
+    let steps = |run: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.path().join(run).join("steps.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(steps("straight").len(), 1 + 3 * 2);
+    assert_eq!(steps("straight"), steps("stopped"));
 }
 
 /// A checkpoint past the rows of metrics.csv (a row lost) is refused, and `--restart`

@@ -17,6 +17,8 @@ pub const RUN_FILE: &str = "run.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const CHECKPOINT_FILE: &str = "checkpoint.h5";
 pub const LOG_FILE: &str = "log.txt";
+/// Per-step metrics every `train.log_every` steps: `epoch, step, loss, grad_norm, lr, step_s`.
+pub const STEPS_FILE: &str = "steps.csv";
 /// The parameters at the epoch of best validation metric (what tables report beside the last).
 pub const BEST_FILE: &str = "best.h5";
 /// Held locked (`flock`) by the one process training the folder; the kernel releases it

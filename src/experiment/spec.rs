@@ -349,6 +349,14 @@ pub struct TrainSpec {
     /// what every run on the project's 2-core machines used.
     #[serde(default = "defaults::shards")]
     pub shards: usize,
+    /// Write a row of `steps.csv` (loss, gradient norm, lr, step time) every this many
+    /// steps; 0 turns it off. Does not change the numbers, so at its default it is left out
+    /// of the resolved spec and the run id.
+    #[serde(
+        default = "defaults::log_every",
+        skip_serializing_if = "defaults::is_log_every"
+    )]
+    pub log_every: usize,
 }
 
 mod defaults {
@@ -378,6 +386,12 @@ mod defaults {
     }
     pub fn shards() -> usize {
         2
+    }
+    pub fn log_every() -> usize {
+        50
+    }
+    pub fn is_log_every(v: &usize) -> bool {
+        *v == log_every()
     }
     pub fn gemm() -> super::Backend {
         super::Backend::Avx512

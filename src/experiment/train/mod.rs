@@ -51,6 +51,9 @@ struct Trainer<'a> {
     timer: Instant,
     last_save: Instant,
     tty: bool,
+    /// The last step's loss and gradient norm, and when `steps.csv` last got a row.
+    last_step: (f64, f64),
+    steps_log: StepsLog,
 }
 
 impl<'a> Trainer<'a> {
@@ -82,6 +85,8 @@ impl<'a> Trainer<'a> {
             timer: Instant::now(),
             last_save: Instant::now(),
             tty: std::io::stderr().is_terminal(),
+            last_step: (0.0, 0.0),
+            steps_log: StepsLog::new(dir.join(runs::STEPS_FILE), tr.log_every),
         };
         let saved = if t.ckpt_path.exists() {
             state::load(&t.ckpt_path, &mut t.params, &mut t.opt)?
@@ -119,6 +124,7 @@ impl<'a> Trainer<'a> {
             saved.epoch + 1,
             saved.step
         );
+        t.steps_log.keep_until(saved.epoch, saved.step)?;
         t.elapsed_before = saved.elapsed_s;
         t.pos = saved;
         Ok((t, true))
@@ -170,6 +176,7 @@ impl<'a> Trainer<'a> {
         finite("gradient norm", norm, at)?;
         self.pos.grad_norm_sum += norm;
         self.opt.update(&mut self.params, &self.grads, lr);
+        self.last_step = (s.mean(), norm);
         // The update itself can overflow (Adam with a tiny second moment): checked before any
         // checkpoint could keep it.
         if let Some(bad) = self.params.data.iter().find(|v| !v.is_finite()) {
@@ -230,7 +237,12 @@ impl<'a> Trainer<'a> {
                     step: self.pos.step,
                 });
             }
+            let started = Instant::now();
             self.step(epoch, lr)?;
+            let (loss, norm) = self.last_step;
+            let secs = started.elapsed().as_secs_f64();
+            self.steps_log
+                .record(epoch, self.pos.step, [loss, norm, lr, secs])?;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", self.pos.stats.mean()));
             if !self.tty && self.pos.step % (steps / 10).max(1) == 0 {
@@ -360,6 +372,62 @@ fn train(
         already_done: false,
         resumed,
     })
+}
+
+/// `steps.csv`, appended a row every `every` steps (counted within the epoch).
+struct StepsLog {
+    path: PathBuf,
+    every: usize,
+}
+
+impl StepsLog {
+    const HEADER: &str = "epoch,step,loss,grad_norm,lr,step_s\n";
+
+    fn new(path: PathBuf, every: usize) -> Self {
+        StepsLog { path, every }
+    }
+
+    /// Appends step `step` (1-based) of 0-based `epoch` when it is due.
+    fn record(&self, epoch: usize, step: usize, values: [f64; 4]) -> Result<()> {
+        use std::io::Write;
+        if self.every == 0 || step % self.every != 0 {
+            return Ok(());
+        }
+        let fresh = !self.path.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let [loss, norm, lr, secs] = values;
+        let line = format!("{},{step},{loss},{norm},{lr},{secs}\n", epoch + 1);
+        let text = if fresh {
+            format!("{}{line}", Self::HEADER)
+        } else {
+            line
+        };
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// A resumed run recomputes the steps after its checkpoint (0-based `epoch`, `step`
+    /// steps done): their rows go, so each step appears once.
+    fn keep_until(&self, epoch: usize, step: usize) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Ok(());
+        };
+        let kept: String = text
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| {
+                let mut f = l.split(',');
+                let (e, s) = (f.next().and_then(|v| v.parse::<usize>().ok()), f.next().and_then(|v| v.parse::<usize>().ok()));
+                *i == 0 || matches!((e, s), (Some(e), Some(s)) if e >= 1 && (e - 1 < epoch || (e - 1 == epoch && s <= step)))
+            })
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        crate::io::write_atomic(&self.path, kept.as_bytes())
+    }
 }
 
 /// The signal that asked the run to stop (0: none yet).
@@ -503,4 +571,31 @@ fn progress_bar(tty: bool, steps: usize, epoch: usize, epochs: usize) -> Progres
     );
     bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resume drops the rows of the steps after its checkpoint, which it trains again.
+    #[test]
+    fn steps_log_keeps_the_rows_up_to_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = StepsLog::new(dir.path().join("steps.csv"), 2);
+        for epoch in 0..2 {
+            for step in 1..=6 {
+                log.record(epoch, step, [1.0, 2.0, 0.1, 0.01]).unwrap();
+            }
+        }
+        let rows = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count() - 1;
+        assert_eq!(rows(&log.path), 6, "every 2nd step of 2 epochs of 6");
+        // Checkpoint inside epoch 2 (0-based 1) after 3 steps: epoch 1's 3 rows and step 2.
+        log.keep_until(1, 3).unwrap();
+        let text = std::fs::read_to_string(&log.path).unwrap();
+        assert_eq!(rows(&log.path), 4, "{text}");
+        assert!(
+            text.starts_with(StepsLog::HEADER) && text.ends_with("2,2,1,2,0.1,0.01\n"),
+            "{text}"
+        );
+    }
 }
