@@ -439,7 +439,7 @@ fn a_run_that_would_not_fit_in_memory_is_refused() {
     let started = std::time::Instant::now();
     let out = lrnn(dir.path(), &["run", "spec.toml", "--out", "r"]);
     let err = stderr(&out);
-    assert!(!out.status.success(), "a 500 GB run was started");
+    assert!(!out.status.success(), "a 290 GiB run was started");
     assert!(
         err.contains("GiB is available") && err.contains("would need"),
         "{err}"
