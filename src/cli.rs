@@ -196,11 +196,59 @@ enum SweepCommand {
         #[command(flatten)]
         pool: Pool,
     },
-    /// Done / running / interrupted / failed / missing, in total and per point.
+    /// Submit the points not done, queued or running to Slurm as job arrays (one sbatch
+    /// script, arrays split below the cluster's MaxArraySize); returns at once.
+    Submit {
+        sweep: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per point (sbatch --time, e.g. 01:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        #[arg(long, value_parser = at_least_one)]
+        cpus_per_task: Option<usize>,
+        /// Memory per point (sbatch --mem, e.g. 4G).
+        #[arg(long)]
+        mem: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        qos: Option<String>,
+        /// Array tasks running at once (sbatch --array=...%K), per array.
+        #[arg(long, value_parser = at_least_one)]
+        max_running: Option<usize>,
+        /// Seconds before the time limit that Slurm sends USR1 (the point checkpoints and
+        /// requeues).
+        #[arg(long)]
+        grace_s: Option<u64>,
+        /// Write the sbatch script and print the sbatch lines; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// One array task: train point INDEX (what the sbatch script of `submit` runs). SWEEP is
+    /// the sweep file or its plan.json.
+    RunPoint {
+        sweep: PathBuf,
+        #[arg(long)]
+        index: usize,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Done / running / queued / interrupted / failed / missing, in total and per point:
+    /// the run folders first, then squeue for the points Slurm holds.
     Status {
         sweep: PathBuf,
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// Print one JSON object (counts and points).
+        #[arg(long)]
+        json: bool,
     },
     /// Tables of the points and of each configuration over seeds (mean, std, n, min, max),
     /// and the best configuration: CSV, HDF5 and Markdown in results/sweeps/NAME/.
@@ -502,13 +550,96 @@ pub fn main() -> Result<()> {
             );
         }
         Command::Sweep {
-            command: SweepCommand::Status { sweep, results },
+            command:
+                SweepCommand::Submit {
+                    sweep,
+                    results,
+                    data_dir,
+                    partition,
+                    time,
+                    cpus_per_task,
+                    mem,
+                    account,
+                    qos,
+                    max_running,
+                    grace_s,
+                    dry_run,
+                },
+        } => {
+            let file = crate::report::sweep::SweepFile::load(&sweep)?;
+            let d = file.slurm;
+            let slurm = crate::report::sweep::SlurmDefaults {
+                partition: partition.or(d.partition),
+                time: time.or(d.time),
+                cpus_per_task: cpus_per_task.or(d.cpus_per_task),
+                mem: mem.or(d.mem),
+                account: account.or(d.account),
+                qos: qos.or(d.qos),
+                max_running: max_running.or(d.max_running),
+                grace_s: grace_s.or(d.grace_s),
+                extra: d.extra,
+            };
+            let plan = crate::report::sweep::plan(&sweep, &results)?;
+            let plan_path = crate::report::sweep::sweep_dir(&results, &sweep)
+                .join(crate::report::sweep::PLAN_FILE);
+            let opts = crate::report::slurm::SubmitOptions {
+                slurm,
+                dry_run,
+                data_dir,
+            };
+            crate::report::slurm::submit(&plan, &plan_path, &results, &opts)?;
+        }
+        Command::Sweep {
+            command:
+                SweepCommand::RunPoint {
+                    sweep,
+                    index,
+                    results,
+                    data_dir,
+                },
+        } => {
+            let plan_path = if sweep.extension().is_some_and(|e| e == "json") {
+                sweep
+            } else {
+                crate::report::sweep::sweep_dir(&results, &sweep)
+                    .join(crate::report::sweep::PLAN_FILE)
+            };
+            let code = crate::report::slurm::run_point(
+                &plan_path,
+                &results,
+                index,
+                data_dir.as_deref(),
+            )?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Sweep {
+            command:
+                SweepCommand::Status {
+                    sweep,
+                    results,
+                    json,
+                },
         } => {
             let plan = crate::report::sweep::plan(&sweep, &results)?;
-            let states = plan.states(&results);
+            let live = crate::report::slurm::live(&crate::report::sweep::sweep_dir(
+                &results, &sweep,
+            ));
+            let states = crate::report::sweep::states_with(&plan, &results, &live);
             let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-            for (_, s, _) in &states {
-                *counts.entry(s.as_str()).or_default() += 1;
+            for s in &states {
+                *counts.entry(s.state.as_str()).or_default() += 1;
+            }
+            if json {
+                let v = serde_json::json!({
+                    "sweep": sweep.display().to_string(),
+                    "points": states.len(),
+                    "counts": counts,
+                    "states": states,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
             }
             let total: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
             println!(
@@ -517,11 +648,13 @@ pub fn main() -> Result<()> {
                 states.len(),
                 total.join(", ")
             );
-            for (p, s, err) in &states {
-                let err = err
+            for s in &states {
+                let err = s
+                    .error
                     .as_deref()
                     .map_or(String::new(), |e| format!("  error: {e}"));
-                println!("{:>4}  {s:<12} {}{err}", p.index, p.id);
+                let node = s.node.as_deref().map_or(String::new(), |n| format!(" [{n}]"));
+                println!("{:>4}  {:<12} {}{node}{err}", s.index, s.state, s.id);
             }
         }
         Command::Sweep {

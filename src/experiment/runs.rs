@@ -183,6 +183,43 @@ pub struct RunInfo {
     pub shards: usize,
     /// The task's `data inspect` record (sources, split sizes, notes on stand-ins).
     pub data: serde_json::Value,
+    /// Where Slurm ran the latest attempt (absent outside Slurm).
+    #[serde(flatten)]
+    pub slurm: SlurmPlace,
+}
+
+/// The Slurm job an attempt of a run ran in, from the variables Slurm sets in a task's
+/// environment: the node (every `slurmd` of a host reports the same host name), the job, the
+/// array task and how often Slurm requeued it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlurmPlace {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_array_job_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_array_task_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_restart_count: Option<u64>,
+}
+
+impl SlurmPlace {
+    /// This process's place, from `SLURMD_NODENAME`, `SLURM_JOB_ID`, `SLURM_ARRAY_JOB_ID`,
+    /// `SLURM_ARRAY_TASK_ID` and `SLURM_RESTART_COUNT` (0 when a job in Slurm lacks it).
+    pub fn current() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let num = |k: &str| var(k).and_then(|v| v.parse().ok());
+        let job = num("SLURM_JOB_ID");
+        SlurmPlace {
+            slurm_node: var("SLURMD_NODENAME"),
+            slurm_job_id: job,
+            slurm_array_job_id: num("SLURM_ARRAY_JOB_ID"),
+            slurm_array_task_id: num("SLURM_ARRAY_TASK_ID"),
+            slurm_restart_count: num("SLURM_RESTART_COUNT").or(job.map(|_| 0)),
+        }
+    }
 }
 
 /// Now, as RFC 3339 to the second.
@@ -318,6 +355,7 @@ mod tests {
             params: 1,
             shards: 1,
             data: serde_json::Value::Null,
+            slurm: SlurmPlace::default(),
         };
         assert_eq!(info.state(), State::Interrupted);
         info.status = Status::Done;

@@ -68,8 +68,9 @@ pub fn threads_each(parallel: usize) -> usize {
     (crate::kernels::blas::cores(None) / parallel.max(1)).max(1)
 }
 
-/// How a row's child run ended.
-enum ChildEnd {
+/// How a child run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildEnd {
     Done,
     Failed,
     /// Stopped by a signal sent to `reproduce` and forwarded to it (checkpoint written).
@@ -78,10 +79,12 @@ enum ChildEnd {
     Busy,
 }
 
-/// Trains one row as a child `lrnn run` in its own process group, logging to `log.txt`. A
-/// signal that stops `reproduce` (SIGINT, SIGTERM, SIGUSR1) is passed on to the child, which
-/// writes its checkpoint and stops; a folder another process trains is not touched.
-fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -> Result<ChildEnd> {
+/// Trains one run as a child `lrnn run` in its own process group, appending to its
+/// `log.txt` (an attempt after an interruption keeps the earlier attempts' lines). A signal
+/// that stops this process (SIGINT, SIGTERM, SIGUSR1; the caller catches them) is passed on
+/// to the child, which writes its checkpoint and stops; a folder another process trains is
+/// not touched.
+pub fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -> Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
     // Probe the row's lock before truncating its log: a live run elsewhere keeps both.
     match runs::try_lock(&p.dir)? {
@@ -89,7 +92,17 @@ fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -> Re
         None => return Ok(ChildEnd::Busy),
     }
     let log_path = p.dir.join(runs::LOG_FILE);
-    let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+    std::fs::create_dir_all(&p.dir).map_err(|e| Error::io(&p.dir, e))?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io(&log_path, e))?;
+    {
+        use std::io::Write as _;
+        writeln!(log, "== {} {}: {} threads", runs::now(), p.label, threads)
+            .map_err(|e| Error::io(&log_path, e))?;
+    }
     let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("run").arg(&p.spec_path).arg("--out").arg(&p.dir);
@@ -120,7 +133,11 @@ fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -> Re
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    Ok(match (status.success(), forwarded) {
+    // A signal can also reach the child straight from its sender (Slurm signals every
+    // process of a job): its record then says interrupted.
+    let interrupted = forwarded
+        || runs::RunInfo::read(&p.dir).is_ok_and(|i| i.status == runs::Status::Interrupted);
+    Ok(match (status.success(), interrupted) {
         (true, _) => ChildEnd::Done,
         (false, true) => ChildEnd::Interrupted,
         (false, false) => ChildEnd::Failed,

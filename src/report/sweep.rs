@@ -91,6 +91,9 @@ pub struct SlurmDefaults {
     pub account: Option<String>,
     pub qos: Option<String>,
     pub max_running: Option<usize>,
+    /// Seconds before the time limit that Slurm warns a task (`--signal=B:USR1@GRACE`), time
+    /// enough to write a checkpoint.
+    pub grace_s: Option<u64>,
     /// Extra `#SBATCH` lines, verbatim.
     #[serde(default)]
     pub extra: Vec<String>,
@@ -107,6 +110,9 @@ pub struct Point {
     /// Planned before and no longer in the sweep: kept so its index is never reused.
     #[serde(default)]
     pub retired: bool,
+    /// The point's own spec, where it is not the plan's base (a table's rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<PathBuf>,
 }
 
 /// A sweep expanded: its base spec and every point, indexed.
@@ -241,6 +247,25 @@ impl Plan {
         runs::run_dir(results, &point.id)
     }
 
+    /// The spec file `point` resolves from.
+    pub fn spec_path<'a>(&'a self, point: &'a Point) -> &'a Path {
+        point.spec.as_deref().unwrap_or(&self.base)
+    }
+
+    /// Reads a plan written by [`plan`] (what a Slurm task trains from: the sweep file may
+    /// have been edited since the submission).
+    pub fn read(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// Writes the plan to `dir/plan.json`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let text = serde_json::to_string_pretty(self).expect("a plan serialises");
+        crate::io::write_atomic(&dir.join(PLAN_FILE), text.as_bytes())
+    }
+
     /// All the overrides of `point`: the sweep's `set`, then the point's own.
     pub fn overrides(&self, point: &Point) -> Vec<String> {
         let mut all = self.set.clone();
@@ -263,15 +288,60 @@ impl Plan {
             })
     }
 
-    /// Each active point's state, from its run folder (`missing` when it has none).
-    pub fn states(&self, results: &Path) -> Vec<(&Point, String, Option<String>)> {
-        self.active()
-            .map(|p| match runs::RunInfo::read(&self.dir(results, p)) {
-                Ok(i) => (p, i.state().as_str().to_string(), i.error),
-                Err(_) => (p, "missing".to_string(), None),
-            })
-            .collect()
+    /// Each active point's state, from its run folder alone (`missing` when it has none).
+    pub fn states(&self, results: &Path) -> Vec<PointStatus> {
+        states_with(self, results, &BTreeMap::new())
     }
+}
+
+/// A point's state: its run folder's, or what Slurm says of it where the folder does not
+/// know (queued, running on another node, failed before it wrote a record).
+#[derive(Clone, Debug, Serialize)]
+pub struct PointStatus {
+    pub index: usize,
+    pub id: String,
+    /// done, running, queued, interrupted, failed or missing.
+    pub state: String,
+    /// A failed point's last error line.
+    pub error: Option<String>,
+    /// The Slurm node of its latest attempt.
+    pub node: Option<String>,
+}
+
+/// Each active point's state from its run folder first (the truth), then from `live`.
+pub fn states_with(
+    plan: &Plan,
+    results: &Path,
+    live: &BTreeMap<usize, crate::report::slurm::Live>,
+) -> Vec<PointStatus> {
+    use crate::report::slurm::Live;
+    plan.active()
+        .map(|p| {
+            let info = runs::RunInfo::read(&plan.dir(results, p)).ok();
+            let folder = info
+                .as_ref()
+                .map_or("missing", |i| i.state().as_str())
+                .to_string();
+            let mut error = info.as_ref().and_then(|i| i.error.clone());
+            let state = match (folder.as_str(), live.get(&p.index)) {
+                ("done", _) => folder,
+                (_, Some(Live::Queued)) => "queued".into(),
+                (_, Some(Live::Running)) => "running".into(),
+                ("missing", Some(Live::Ended(s))) if s != "COMPLETED" => {
+                    error = Some(format!("Slurm reports {s} before the run wrote a record"));
+                    "failed".into()
+                }
+                _ => folder,
+            };
+            PointStatus {
+                index: p.index,
+                id: p.id.clone(),
+                state,
+                error: error.map(|e| e.lines().last().unwrap_or_default().to_string()),
+                node: info.and_then(|i| i.slurm.slurm_node),
+            }
+        })
+        .collect()
 }
 
 /// Trains the active points that are not done, `jobs` at a time, the cores split between
@@ -286,10 +356,11 @@ pub fn run(
     let todo: Vec<crate::report::children::Job> = plan
         .states(results)
         .into_iter()
-        .filter(|(_, state, _)| state != "done")
-        .map(|(p, _, _)| crate::report::children::Job {
+        .filter(|s| s.state != "done")
+        .filter_map(|s| plan.point(s.index).ok())
+        .map(|p| crate::report::children::Job {
             label: format!("point {} {}", p.index, p.overrides.join(" ")),
-            spec_path: plan.base.clone(),
+            spec_path: plan.spec_path(p).to_path_buf(),
             overrides: plan.overrides(p),
             dir: plan.dir(results, p),
         })
@@ -304,9 +375,12 @@ pub fn run(
     Ok(plan
         .states(results)
         .iter()
-        .filter(|(_, state, _)| state != "done")
+        .filter(|s| s.state != "done")
         .count())
 }
+
+/// A sweep's plan in its folder.
+pub const PLAN_FILE: &str = "plan.json";
 
 /// Where a sweep's plan and logs live: `results/sweeps/<sweep file stem>/`.
 pub fn sweep_dir(results: &Path, sweep: &Path) -> PathBuf {
@@ -331,7 +405,7 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
     }
     let name = runs::spec_name(&base);
     let dir = sweep_dir(results, sweep_path);
-    let plan_path = dir.join("plan.json");
+    let plan_path = dir.join(PLAN_FILE);
     let old: Option<Plan> = std::fs::read_to_string(&plan_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -363,6 +437,7 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
             id,
             overrides,
             retired: false,
+            spec: None,
         });
     }
     if let Some(old) = &old {
@@ -382,9 +457,7 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
         set: sweep.set,
         points,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let text = serde_json::to_string_pretty(&plan).expect("a plan serialises");
-    crate::io::write_atomic(&plan_path, text.as_bytes())?;
+    plan.write(&dir)?;
     Ok(plan)
 }
 

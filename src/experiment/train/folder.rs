@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::experiment::metrics::MetricsTable;
-use crate::experiment::runs::{self, Build, Machine, RunInfo, Status};
+use crate::experiment::runs::{self, Build, Machine, RunInfo, SlurmPlace, Status};
 use crate::experiment::spec::Spec;
 
 /// Where a run writes, where it reads data, and how often it checkpoints.
@@ -174,7 +174,11 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
             info.status = Status::Running;
             info.error = None;
             info.pid = std::process::id();
+            // `pid` is this process's; the host goes with it, so liveness checks look here.
+            info.machine = Machine::current();
             info.resumes.push(runs::now());
+            // The latest attempt's place: a requeued task may land on another node.
+            info.slurm = SlurmPlace::current();
             info
         }
         None => RunInfo {
@@ -195,6 +199,7 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
             params: model.num_params(),
             shards: spec.train.num_shards(),
             data: serde_json::to_value(task.info()).expect("task info serialises"),
+            slurm: SlurmPlace::current(),
         },
     };
     info.write(dir)?;
