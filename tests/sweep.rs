@@ -198,4 +198,33 @@ fn collect_groups_seeds_into_mean_std_and_n() {
     }
     assert!(folder.join("sweep.h5").is_file() && folder.join("sweep.md").is_file());
     assert!(out.contains("Best configuration"), "{out}");
+    // A figure a swept value, none for the seed.
+    let svg = std::fs::read_to_string(folder.join("model.eps.svg")).unwrap();
+    assert!(svg.contains("test_mse against model.eps"), "{svg}");
+    assert!(!folder.join("train.seed.svg").exists());
+}
+
+/// `submit --dry-run` writes the sbatch script and prints the arrays it would submit, with
+/// no Slurm at all.
+#[test]
+fn submit_dry_run_writes_the_script_and_submits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    write(
+        dir.path(),
+        "s.toml",
+        "base = \"base.toml\"\n[grid]\n\"train.seed\" = [1, 2, 3]\n[slurm]\ntime = \"00:05:00\"\nmax_running = 2\n",
+    );
+    let out = common::lrnn_command(dir.path(), &["sweep", "submit", "s.toml", "--dry-run", "--mem", "3G"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("--array=0-2%2") && text.contains("LRNN_INDEX_OFFSET=0"), "{text}");
+    let script = std::fs::read_to_string(dir.path().join("results/sweeps/s/submit.sbatch")).unwrap();
+    for line in ["#SBATCH --time=00:05:00", "#SBATCH --mem=3G", "#SBATCH --requeue"] {
+        assert!(script.contains(line), "{script}");
+    }
+    assert!(!dir.path().join("results/sweeps/s/submissions.jsonl").exists());
 }

@@ -54,6 +54,22 @@ pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series
     figure(path, &axes, &sets, Mark::Curve)
 }
 
+/// Writes an SVG of `series` `(name, [(x, y)])` as markers: a metric against a swept value.
+pub fn scatter(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    let sets = finite(series);
+    let points = || sets.iter().flat_map(|(_, p)| p.iter());
+    let axes = Axes {
+        title,
+        x_label,
+        y_label,
+        x: padded(points().map(|p| p.0), 0.05, 1.0),
+        y: padded(points().map(|p| p.1), 0.05, 0.0),
+        x_whole: false,
+        zero_line: false,
+    };
+    figure(path, &axes, &sets, Mark::Scatter)
+}
+
 /// Writes an SVG of eigenvalue `sets` `(name, [(re, im)])` in the complex plane to `path`, with
 /// a dashed line at Re = 0 (the stability boundary of `h' = A h`).
 pub fn spectrum(path: &Path, title: &str, sets: &[Series]) -> Result<()> {

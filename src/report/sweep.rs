@@ -461,6 +461,39 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
     Ok(plan)
 }
 
+/// `<key>.svg` in `dir`: the final test metric of each done point against the key's value
+/// (`pairs`), and the mean over the points at each value. A key spanning more than a decade
+/// of positive values is drawn on log10.
+fn axis_figure(dir: &Path, key: &str, metric: &str, pairs: &[(f64, f64)]) -> Result<()> {
+    let (lo, hi) = pairs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| (l.min(p.0), h.max(p.0)));
+    let log = lo > 0.0 && hi / lo > 10.0;
+    let at = |v: f64| if log { v.log10() } else { v };
+    let mut xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let means = xs
+        .iter()
+        .map(|&v| {
+            let ys: Vec<f64> = pairs.iter().filter(|p| p.0 == v).map(|p| p.1).collect();
+            (at(v), ys.iter().sum::<f64>() / ys.len() as f64)
+        })
+        .collect();
+    let series = vec![
+        ("each point".to_string(), pairs.iter().map(|p| (at(p.0), p.1)).collect()),
+        ("mean at the value".to_string(), means),
+    ];
+    let label = if log { format!("log10 {key}") } else { key.to_string() };
+    crate::report::plot::scatter(
+        &dir.join(format!("{key}.svg")),
+        &format!("{metric} against {key}"),
+        &label,
+        metric,
+        &series,
+    )
+}
+
 /// A point's metrics, as `collect` tabulates them (`None` before its first epoch).
 struct PointResult {
     state: String,
@@ -722,6 +755,17 @@ pub fn collect(sweep_path: &Path, results: &Path) -> Result<Collected> {
         ));
     }
     crate::io::write_atomic(&dir.join("sweep.md"), md.as_bytes())?;
+    for key in keys.iter().filter(|k| *k != "train.seed") {
+        let pairs: Vec<(f64, f64)> = points
+            .iter()
+            .zip(&outcome)
+            .filter(|(_, o)| o.state == "done")
+            .filter_map(|(p, o)| Some((value(p, key).parse().ok()?, o.final_test?)))
+            .collect();
+        if !pairs.is_empty() {
+            axis_figure(&dir, key, &final_col, &pairs)?;
+        }
+    }
     Ok(Collected {
         points: points_df,
         grouped,
