@@ -128,6 +128,15 @@ enum Command {
         /// numbers), medium (10 epochs, overnight), full (the paper's schedule).
         #[arg(long, default_value = "smoke")]
         profile: String,
+        /// Train every row once a seed and report mean ± std and n (e.g. 1,2,3).
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Submit the rows not done to Slurm as job arrays (like `sweep submit`) instead of
+        /// training here; run it again when they are done to write the full table.
+        #[arg(long)]
+        slurm: bool,
+        #[command(flatten)]
+        slurm_args: SlurmArgs,
         #[command(flatten)]
         pool: Pool,
     },
@@ -204,30 +213,8 @@ enum SweepCommand {
         results: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        #[arg(long)]
-        partition: Option<String>,
-        /// Time limit per point (sbatch --time, e.g. 01:00:00).
-        #[arg(long)]
-        time: Option<String>,
-        #[arg(long, value_parser = at_least_one)]
-        cpus_per_task: Option<usize>,
-        /// Memory per point (sbatch --mem, e.g. 4G).
-        #[arg(long)]
-        mem: Option<String>,
-        #[arg(long)]
-        account: Option<String>,
-        #[arg(long)]
-        qos: Option<String>,
-        /// Array tasks running at once (sbatch --array=...%K), per array.
-        #[arg(long, value_parser = at_least_one)]
-        max_running: Option<usize>,
-        /// Seconds before the time limit that Slurm sends USR1 (the point checkpoints and
-        /// requeues).
-        #[arg(long)]
-        grace_s: Option<u64>,
-        /// Write the sbatch script and print the sbatch lines; submit nothing.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        slurm: SlurmArgs,
     },
     /// One array task: train point INDEX (what the sbatch script of `submit` runs). SWEEP is
     /// the sweep file or its plan.json.
@@ -274,6 +261,60 @@ enum AnalyzeCommand {
         #[arg(long)]
         figure: Option<PathBuf>,
     },
+}
+
+/// What `sweep submit` and `reproduce --slurm` ask the cluster for; unset flags take the
+/// sweep file's `[slurm]` values.
+#[derive(clap::Args)]
+struct SlurmArgs {
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit per point (sbatch --time, e.g. 01:00:00).
+    #[arg(long)]
+    time: Option<String>,
+    #[arg(long, value_parser = at_least_one)]
+    cpus_per_task: Option<usize>,
+    /// Memory per point (sbatch --mem, e.g. 4G).
+    #[arg(long)]
+    mem: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    qos: Option<String>,
+    /// Array tasks running at once (sbatch --array=...%K), per array.
+    #[arg(long, value_parser = at_least_one)]
+    max_running: Option<usize>,
+    /// Seconds before the time limit that Slurm sends USR1 (the point checkpoints and
+    /// requeues).
+    #[arg(long)]
+    grace_s: Option<u64>,
+    /// Write the sbatch script and print the sbatch lines; submit nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl SlurmArgs {
+    fn options(
+        self,
+        d: crate::report::sweep::SlurmDefaults,
+        data_dir: Option<PathBuf>,
+    ) -> crate::report::slurm::SubmitOptions {
+        crate::report::slurm::SubmitOptions {
+            slurm: crate::report::sweep::SlurmDefaults {
+                partition: self.partition.or(d.partition),
+                time: self.time.or(d.time),
+                cpus_per_task: self.cpus_per_task.or(d.cpus_per_task),
+                mem: self.mem.or(d.mem),
+                account: self.account.or(d.account),
+                qos: self.qos.or(d.qos),
+                max_running: self.max_running.or(d.max_running),
+                grace_s: self.grace_s.or(d.grace_s),
+                extra: d.extra,
+            },
+            dry_run: self.dry_run,
+            data_dir,
+        }
+    }
 }
 
 /// How `reproduce` and `sweep run` train their runs.
@@ -464,6 +505,9 @@ pub fn main() -> Result<()> {
         Command::Reproduce {
             table,
             profile,
+            seeds,
+            slurm,
+            slurm_args,
             pool:
                 Pool {
                     jobs,
@@ -476,8 +520,10 @@ pub fn main() -> Result<()> {
                 profile,
                 jobs,
                 results,
-                data_dir,
+                data_dir: data_dir.clone(),
                 root: crate::report::reproduce::default_root(),
+                seeds,
+                slurm: slurm.then(|| slurm_args.options(Default::default(), data_dir)),
             })?;
             anyhow::ensure!(
                 failed == 0,
@@ -555,38 +601,14 @@ pub fn main() -> Result<()> {
                     sweep,
                     results,
                     data_dir,
-                    partition,
-                    time,
-                    cpus_per_task,
-                    mem,
-                    account,
-                    qos,
-                    max_running,
-                    grace_s,
-                    dry_run,
+                    slurm,
                 },
         } => {
             let file = crate::report::sweep::SweepFile::load(&sweep)?;
-            let d = file.slurm;
-            let slurm = crate::report::sweep::SlurmDefaults {
-                partition: partition.or(d.partition),
-                time: time.or(d.time),
-                cpus_per_task: cpus_per_task.or(d.cpus_per_task),
-                mem: mem.or(d.mem),
-                account: account.or(d.account),
-                qos: qos.or(d.qos),
-                max_running: max_running.or(d.max_running),
-                grace_s: grace_s.or(d.grace_s),
-                extra: d.extra,
-            };
             let plan = crate::report::sweep::plan(&sweep, &results)?;
             let plan_path = crate::report::sweep::sweep_dir(&results, &sweep)
                 .join(crate::report::sweep::PLAN_FILE);
-            let opts = crate::report::slurm::SubmitOptions {
-                slurm,
-                dry_run,
-                data_dir,
-            };
+            let opts = slurm.options(file.slurm, data_dir);
             crate::report::slurm::submit(&plan, &plan_path, &results, &opts)?;
         }
         Command::Sweep {

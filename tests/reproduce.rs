@@ -135,3 +135,57 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
     let export = lrnn(root, &["export"]);
     assert!(export.contains("2 runs, 4 epoch rows"), "{export}");
 }
+
+/// `--seeds`: each row trained once a seed; the table row is their mean ± std with n, and
+/// the first seed's run is the run without `--seeds` when the spec's seed is 1.
+#[test]
+fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["experiments/adding", "experiments/tables", "baselines"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
+    std::fs::write(root.join("experiments/tables/t.toml"), TABLE).unwrap();
+    std::fs::write(
+        root.join("baselines/x.csv"),
+        "table,task,model,hidden,params,metric,value,confirmed,source\n",
+    )
+    .unwrap();
+    let out = lrnn(
+        root,
+        &["reproduce", "t", "--profile", "smoke", "--jobs", "2", "--seeds", "1,2,3"],
+    );
+    assert!(out.contains("2 rows × 3 seeds, 6 to run"), "{out}");
+    let mut r = csv::Reader::from_path(root.join("results/tables/t-smoke.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "a row a table row, not a seed");
+    let col = |i: usize, name: &str| -> String {
+        let j = header.iter().position(|h| h == name).unwrap();
+        rows[i][j].to_string()
+    };
+    assert_eq!(col(0, "n"), "3");
+    assert_eq!(col(0, "state"), "done");
+    // The mean and std recomputed from the three runs' own records.
+    let ids: Vec<String> = col(0, "run_id").split(' ').map(String::from).collect();
+    assert_eq!(ids.len(), 3);
+    let values: Vec<f64> = ids
+        .iter()
+        .map(|id| {
+            let rec = lrnn::experiment::runs::RunRecord::read(&root.join("results/runs").join(id)).unwrap();
+            lrnn::report::results::Summary::of(&rec).test_at_best_val.unwrap()
+        })
+        .collect();
+    let mean = values.iter().sum::<f64>() / 3.0;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    let got: f64 = col(0, "ours").parse().unwrap();
+    let got_std: f64 = col(0, "ours_std").parse().unwrap();
+    assert!((got - mean).abs() < 1e-12 && (got_std - std).abs() < 1e-12, "{got} ± {got_std} vs {mean} ± {std}");
+    assert!(std > 0.0, "the seeds gave the same numbers: {values:?}");
+    let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
+    assert!(md.contains(" ± ") && md.contains("Seeds [1, 2, 3]"), "{md}");
+    // Seed 1 is the spec's own: the table without --seeds finds that run, trains nothing.
+    let plain = lrnn(root, &["reproduce", "t", "--profile", "smoke", "--jobs", "2"]);
+    assert!(plain.contains("0 to run"), "{plain}");
+}

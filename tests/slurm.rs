@@ -290,3 +290,50 @@ fn usr1_mid_epoch_checkpoints_requeues_and_ends_bit_for_bit() {
     lrnn_ok(d, &args);
     assert_eq!(numbers(&run.join("metrics.csv")), numbers(&d.join("plain/metrics.csv")));
 }
+
+/// `reproduce --slurm`: the table's runs (rows × seeds) go to the cluster as a sweep over its
+/// rows; the same command once they are done submits nothing and writes the full table.
+#[test]
+fn reproduce_submits_a_tables_rows_and_seeds_to_slurm() {
+    let Some(conf) = cluster() else { return };
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["experiments/adding", "experiments/tables", "baselines"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("experiments/adding/a.toml"), BASE.replace("lr_decay_epochs = [0]\n", "")).unwrap();
+    std::fs::write(
+        d.join("experiments/tables/t.toml"),
+        "title = \"t\"\n[profiles.smoke]\nabout = \"two epochs\"\n\
+         [[rows]]\nspec = \"../adding/a.toml\"\nlabel = \"N=16\"\n\
+         [[rows]]\nspec = \"../adding/a.toml\"\nlabel = \"N=24\"\nset = [\"model.hidden=24\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("baselines/x.csv"),
+        "table,task,model,hidden,params,metric,value,confirmed,source\n",
+    )
+    .unwrap();
+    let args = ["reproduce", "t", "--seeds", "1,2", "--slurm", "--results", "res"];
+    let out = lrnn_on(&conf, d, &args);
+    assert!(out.contains("submitted job"), "{out}");
+    let subs = submissions(d, "table-t-smoke");
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0]["indices"], serde_json::json!([0, 1, 2, 3]));
+    let job = subs[0]["job_id"].as_u64().unwrap().to_string();
+    let start = Instant::now();
+    while !slurm(&conf, "squeue", &["-h", "-r", "-j", &job, "-t", "PD,R,CG"]).trim().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(180), "the table's jobs did not end");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = lrnn_on(&conf, d, &args);
+    assert!(out.contains("nothing to submit"), "{out}");
+    let table = std::fs::read_to_string(d.join("res/tables/t-smoke.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(table.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let n = header.iter().position(|h| h == "n").unwrap();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows.iter().all(|r| &r[n] == "2"), "{table}");
+}

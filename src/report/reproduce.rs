@@ -125,6 +125,12 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// The project root holding `experiments/tables` and `baselines`.
     pub root: PathBuf,
+    /// Train each row once a seed (`train.seed`) and report mean ± std and n; empty: the
+    /// seed of each row's spec.
+    pub seeds: Vec<u64>,
+    /// Submit the rows not done to Slurm (the table is a sweep over its rows) instead of
+    /// training them here; the table then shows what is done so far.
+    pub slurm: Option<crate::report::slurm::SubmitOptions>,
 }
 
 /// The project root: the current directory if it has `experiments/tables`, else the source tree.
@@ -152,9 +158,13 @@ pub fn table_names(root: &Path) -> Vec<String> {
     names
 }
 
-/// A row resolved for a profile: its spec, run id and folder.
+/// A row resolved for a profile and a seed: its spec, run id and folder.
 struct Planned {
     def: RowDef,
+    /// The row's index in the table.
+    row: usize,
+    /// The seed `--seeds` gave it.
+    seed: Option<u64>,
     spec_path: PathBuf,
     overrides: Vec<String>,
     spec: Spec,
@@ -179,39 +189,65 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let jobs = opts.jobs.max(1);
     let threads = crate::report::children::threads_each(jobs);
 
+    let seeds: Vec<Option<u64>> = if opts.seeds.is_empty() {
+        vec![None]
+    } else {
+        opts.seeds.iter().copied().map(Some).collect()
+    };
     let mut planned = Vec::new();
-    for row in &def.rows {
+    for (i, row) in def.rows.iter().enumerate() {
         let spec_path = path
             .parent()
             .expect("table file has a folder")
             .join(&row.spec);
-        let mut overrides = profile.set.clone();
-        overrides.extend(row.set.iter().cloned());
-        let spec = Spec::load(&spec_path, &overrides)?;
-        let id = runs::run_id(&spec, &runs::spec_name(&spec_path));
-        let dir = runs::run_dir(&opts.results, &id);
-        planned.push(Planned {
-            def: row.clone(),
-            spec_path,
-            overrides,
-            spec,
-            id,
-            dir,
-        });
+        for seed in &seeds {
+            let mut overrides = profile.set.clone();
+            overrides.extend(row.set.iter().cloned());
+            overrides.extend(seed.map(|s| format!("train.seed={s}")));
+            let spec = Spec::load(&spec_path, &overrides)?;
+            let id = runs::run_id(&spec, &runs::spec_name(&spec_path));
+            let dir = runs::run_dir(&opts.results, &id);
+            planned.push(Planned {
+                def: row.clone(),
+                row: i,
+                seed: *seed,
+                spec_path: spec_path.clone(),
+                overrides,
+                spec,
+                id,
+                dir,
+            });
+        }
     }
 
     let pending: Vec<&Planned> = planned
         .iter()
         .filter(|p| !RunInfo::read(&p.dir).is_ok_and(|i| i.state() == State::Done))
         .collect();
-    println!(
-        "table {} ({} profile): {} rows, {} to run, {jobs} at a time on {threads} core(s) each",
-        opts.table,
-        opts.profile,
-        planned.len(),
-        pending.len()
-    );
-    run_rows(&pending, opts, jobs);
+    let seeds_note = if opts.seeds.is_empty() {
+        String::new()
+    } else {
+        format!(" × {} seeds", opts.seeds.len())
+    };
+    if let Some(slurm) = &opts.slurm {
+        println!(
+            "table {} ({} profile): {} rows{seeds_note}, {} not done: to Slurm",
+            opts.table,
+            opts.profile,
+            def.rows.len(),
+            pending.len()
+        );
+        submit_rows(&path, opts, &planned, slurm)?;
+    } else {
+        println!(
+            "table {} ({} profile): {} rows{seeds_note}, {} to run, {jobs} at a time on {threads} core(s) each",
+            opts.table,
+            opts.profile,
+            def.rows.len(),
+            pending.len()
+        );
+        run_rows(&pending, opts, jobs);
+    }
 
     let records: Vec<Option<RunRecord>> = planned
         .iter()
@@ -221,7 +257,16 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let frame = comparison_frame(&opts.table, &planned, &records, &published)?;
     let out = opts.results.join("tables");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let header = header(&def, &opts.profile, profile, &records);
+    let mut header = header(&def, &opts.profile, profile, &records);
+    if !opts.seeds.is_empty() {
+        header.insert(
+            1,
+            format!(
+                "Seeds {:?}: `ours` and `ours_final` are the mean over the done seeds, `*_std` their sample std, `n` how many",
+                opts.seeds
+            ),
+        );
+    }
     // Named by profile: a smoke table never overwrites a quick or full one.
     let name = format!("{}-{}", opts.table, opts.profile);
     let stem = out.join(&name);
@@ -249,10 +294,47 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         stem.display(),
         out.display()
     );
+    // Under Slurm the rows not done yet are queued, not failed.
+    let queued = opts.slurm.is_some();
     Ok(records
         .iter()
-        .filter(|r| r.as_ref().is_none_or(|r| r.info.state() != State::Done))
+        .filter(|r| match r {
+            Some(r) => r.info.state() == State::Failed || (!queued && r.info.state() != State::Done),
+            None => !queued,
+        })
         .count())
+}
+
+/// The table as a sweep over its runs: a plan in `results/sweeps/table-<table>-<profile>/`
+/// whose points carry their own spec, submitted like a sweep's.
+fn submit_rows(
+    table_path: &Path,
+    opts: &Options,
+    planned: &[Planned],
+    slurm: &crate::report::slurm::SubmitOptions,
+) -> Result<()> {
+    use crate::report::sweep::{PLAN_FILE, Plan, index_points};
+    let dir = opts
+        .results
+        .join("sweeps")
+        .join(format!("table-{}-{}", opts.table, opts.profile));
+    let old = Plan::read(&dir.join(PLAN_FILE)).ok();
+    let resolved = planned
+        .iter()
+        .map(|p| {
+            let spec = std::path::absolute(&p.spec_path).map_err(|e| Error::io(&p.spec_path, e))?;
+            Ok((p.id.clone(), p.overrides.clone(), Some(spec)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let plan = Plan {
+        sweep: table_path.to_path_buf(),
+        base: table_path.to_path_buf(),
+        set: Vec::new(),
+        points: index_points(old.as_ref(), resolved),
+    };
+    plan.write(&dir)?;
+    crate::report::slurm::submit(&plan, &dir.join(PLAN_FILE), &opts.results, slurm)?;
+    Ok(())
 }
 
 /// Trains `rows` as child processes, `jobs` at a time, each logging to its folder's `log.txt`.
@@ -300,10 +382,32 @@ fn comparison_frame(
     let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
     let mut nums: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
     let mut ints: BTreeMap<&str, Vec<Option<i64>>> = BTreeMap::new();
+    // One table row a row of the table: its runs (one a seed) side by side.
+    let mut groups: Vec<Vec<(&Planned, Option<&RunRecord>)>> = Vec::new();
     for (p, r) in planned.iter().zip(records) {
-        let s = r.as_ref().map(crate::report::results::Summary::of);
+        match groups.last_mut() {
+            Some(g) if g[0].0.row == p.row => g.push((p, r.as_ref())),
+            _ => groups.push(vec![(p, r.as_ref())]),
+        }
+    }
+    for g in &groups {
+        let p = g[0].0;
+        let sums: Vec<crate::report::results::Summary> = g
+            .iter()
+            .filter_map(|(_, r)| r.map(crate::report::results::Summary::of))
+            .collect();
+        let done: Vec<&crate::report::results::Summary> =
+            sums.iter().filter(|s| s.state == "done").collect();
+        // The done seeds; before any is done, what the runs so far reached.
+        let pool: Vec<&crate::report::results::Summary> = if done.is_empty() {
+            sums.iter().collect()
+        } else {
+            done.clone()
+        };
+        let first = sums.first();
         let b = find_published(table, p, published);
-        let ours = s.as_ref().and_then(|s| s.test_at_best_val);
+        let (ours, ours_std) = mean_std(pool.iter().filter_map(|s| s.test_at_best_val));
+        let (fin, fin_std) = mean_std(pool.iter().filter_map(|s| s.final_test));
         let text = |v: &str| Some(v.to_string());
         cols.entry("row").or_default().push(text(&p.def.label));
         cols.entry("task")
@@ -312,12 +416,21 @@ fn comparison_frame(
         cols.entry("model")
             .or_default()
             .push(text(&p.spec.model.label()));
-        cols.entry("state").or_default().push(Some(
-            s.as_ref().map_or("failed".into(), |s| s.state.clone()),
-        ));
+        let mut states: Vec<String> = g
+            .iter()
+            .map(|(_, r)| r.map_or("failed".into(), |r| crate::report::results::Summary::of(r).state))
+            .collect();
+        states.sort();
+        states.dedup();
+        let state = if states.len() == 1 {
+            states.remove(0)
+        } else {
+            format!("{} of {} done", done.len(), g.len())
+        };
+        cols.entry("state").or_default().push(Some(state));
         cols.entry("metric")
             .or_default()
-            .push(s.as_ref().map(|s| format!("test_{}", s.metric)));
+            .push(first.map(|s| format!("test_{}", s.metric)));
         cols.entry("published_model")
             .or_default()
             .push(b.map(|b| b.model.clone()));
@@ -327,23 +440,28 @@ fn comparison_frame(
         cols.entry("source")
             .or_default()
             .push(b.map(|b| b.source.clone()));
-        cols.entry("run_id").or_default().push(text(&p.id));
+        let ids: Vec<&str> = g.iter().map(|(p, _)| p.id.as_str()).collect();
+        cols.entry("run_id").or_default().push(text(&ids.join(" ")));
         ints.entry("hidden")
             .or_default()
             .push(Some(p.spec.model.hidden() as i64));
         ints.entry("params")
             .or_default()
-            .push(s.as_ref().map(|s| s.params as i64));
+            .push(first.map(|s| s.params as i64));
         ints.entry("epochs")
             .or_default()
-            .push(s.as_ref().map(|s| s.epochs_done as i64));
-        ints.entry("best_epoch")
-            .or_default()
-            .push(s.as_ref().and_then(|s| s.best_epoch.map(|e| e as i64)));
+            .push(pool.iter().map(|s| s.epochs_done as i64).min());
+        ints.entry("n").or_default().push(Some(done.len() as i64));
+        // The best epoch is one run's: with several seeds there is no single one.
+        ints.entry("best_epoch").or_default().push(
+            (g.len() == 1)
+                .then(|| first.and_then(|s| s.best_epoch.map(|e| e as i64)))
+                .flatten(),
+        );
         nums.entry("ours").or_default().push(ours);
-        nums.entry("ours_final")
-            .or_default()
-            .push(s.as_ref().and_then(|s| s.final_test));
+        nums.entry("ours_std").or_default().push(ours_std);
+        nums.entry("ours_final").or_default().push(fin);
+        nums.entry("ours_final_std").or_default().push(fin_std);
         nums.entry("published")
             .or_default()
             .push(b.map(|b| b.value));
@@ -352,7 +470,7 @@ fn comparison_frame(
             .push(ours.zip(b).map(|(o, b)| o - b.value));
         nums.entry("step_ms")
             .or_default()
-            .push(s.as_ref().and_then(|s| s.step_ms));
+            .push(mean_std(pool.iter().filter_map(|s| s.step_ms)).0);
     }
     let order = [
         "row",
@@ -364,8 +482,11 @@ fn comparison_frame(
         "epochs",
         "metric",
         "ours",
+        "ours_std",
+        "n",
         "best_epoch",
         "ours_final",
+        "ours_final_std",
         "published",
         "diff",
         "published_model",
@@ -387,6 +508,18 @@ fn comparison_frame(
         })
         .collect();
     DataFrame::new_infer_height(columns).map_err(|e| Error::format(table, format!("polars: {e}")))
+}
+
+/// The mean and the sample standard deviation (n − 1; none for one value) of `values`.
+fn mean_std(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    let v: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return (None, None);
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let std = (v.len() > 1)
+        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
+    (Some(m), std)
 }
 
 /// The lines above a table: profile, schedule, data, provenance.
@@ -465,6 +598,7 @@ fn markdown(title: &str, header: &[String], df: &DataFrame) -> String {
         "ours",
         "best_epoch",
         "ours_final",
+        "n",
         "published",
         "diff",
         "confirmed",
@@ -480,7 +614,14 @@ fn markdown(title: &str, header: &[String], df: &DataFrame) -> String {
     for i in 0..df.height() {
         let cells: Vec<String> = shown
             .iter()
-            .map(|c| df.column(c).map(|col| fmt_cell(col, i)).unwrap_or_default())
+            .map(|c| {
+                let cell = df.column(c).map(|col| fmt_cell(col, i)).unwrap_or_default();
+                // Over several seeds: mean ± std.
+                match df.column(&format!("{c}_std")).map(|col| fmt_cell(col, i)) {
+                    Ok(std) if std != "—" => format!("{cell} ± {std}"),
+                    _ => cell,
+                }
+            })
             .collect();
         let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
@@ -496,11 +637,17 @@ fn figures(
     records: &[Option<RunRecord>],
 ) -> Result<()> {
     let mut by_task: BTreeMap<&str, Vec<crate::report::plot::Series>> = BTreeMap::new();
-    for (p, r) in planned.iter().zip(records) {
+    for (i, (p, r)) in planned.iter().zip(records).enumerate() {
         let Some(r) = r else { continue };
         let Some(m) = r.metrics.metric_name() else {
             continue;
         };
+        let label = match p.seed {
+            Some(s) => format!("{} s{s}", p.def.label),
+            None => p.def.label.clone(),
+        };
+        // One spectrum a row: its first seed's.
+        let first_of_row = planned.iter().position(|q| q.row == p.row) == Some(i);
         let points = r
             .metrics
             .column("epoch")
@@ -510,8 +657,8 @@ fn figures(
         by_task
             .entry(p.spec.task.name())
             .or_default()
-            .push((p.def.label.clone(), points));
-        if p.spec.model.kind() == "lipschitz" && r.dir.join(runs::CHECKPOINT_FILE).exists() {
+            .push((label, points));
+        if first_of_row && p.spec.model.kind() == "lipschitz" && r.dir.join(runs::CHECKPOINT_FILE).exists() {
             let sets = crate::report::analysis::recurrent_spectra(
                 &p.spec,
                 &r.dir.join(runs::CHECKPOINT_FILE),

@@ -409,8 +409,7 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
     let old: Option<Plan> = std::fs::read_to_string(&plan_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let mut points: Vec<Point> = Vec::new();
-    let mut next = old.as_ref().map_or(0, |p| p.points.len());
+    let mut resolved = Vec::new();
     for overrides in sweep.combinations() {
         let mut all = sweep.set.clone();
         all.extend(overrides.iter().cloned());
@@ -420,12 +419,33 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
             }
             e => e,
         })?;
-        let id = runs::run_id(&spec, &name);
+        resolved.push((runs::run_id(&spec, &name), overrides, None));
+    }
+    let points = index_points(old.as_ref(), resolved);
+    let plan = Plan {
+        sweep: sweep_path.to_path_buf(),
+        base,
+        set: sweep.set,
+        points,
+    };
+    plan.write(&dir)?;
+    Ok(plan)
+}
+
+/// Numbers resolved points `(run id, overrides, own spec)` in order, keeping the index each
+/// had in `old`; a new point takes the next free index, and a point of `old` that is gone is
+/// kept, retired, so its index is never reused. Two points of one run id are one point.
+pub fn index_points(
+    old: Option<&Plan>,
+    resolved: Vec<(String, Vec<String>, Option<PathBuf>)>,
+) -> Vec<Point> {
+    let mut points: Vec<Point> = Vec::new();
+    let mut next = old.map_or(0, |p| p.points.len());
+    for (id, overrides, spec) in resolved {
         if points.iter().any(|p| p.id == id) {
-            continue; // two combinations that resolve to one spec are one point
+            continue;
         }
         let index = old
-            .as_ref()
             .and_then(|o| o.points.iter().find(|p| p.id == id))
             .map(|p| p.index)
             .unwrap_or_else(|| {
@@ -437,28 +457,19 @@ pub fn plan(sweep_path: &Path, results: &Path) -> Result<Plan> {
             id,
             overrides,
             retired: false,
-            spec: None,
+            spec,
         });
     }
-    if let Some(old) = &old {
-        for p in &old.points {
-            if !points.iter().any(|q| q.id == p.id) {
-                points.push(Point {
-                    retired: true,
-                    ..p.clone()
-                });
-            }
+    for p in old.iter().flat_map(|o| &o.points) {
+        if !points.iter().any(|q| q.id == p.id) {
+            points.push(Point {
+                retired: true,
+                ..p.clone()
+            });
         }
     }
     points.sort_by_key(|p| p.index);
-    let plan = Plan {
-        sweep: sweep_path.to_path_buf(),
-        base,
-        set: sweep.set,
-        points,
-    };
-    plan.write(&dir)?;
-    Ok(plan)
+    points
 }
 
 /// `<key>.svg` in `dir`: the final test metric of each done point against the key's value
