@@ -337,3 +337,55 @@ fn reproduce_submits_a_tables_rows_and_seeds_to_slurm() {
     assert_eq!(rows.len(), 2, "{table}");
     assert!(rows.iter().all(|r| &r[n] == "2"), "{table}");
 }
+
+/// A SIGTERM sent to a running point (a preemption hook, `scancel --signal=TERM --batch`)
+/// checkpoints and requeues it; a plain `scancel` checkpoints it and leaves it cancelled;
+/// the next `submit` resumes it to the end.
+#[test]
+fn sigterm_requeues_a_running_point_but_scancel_leaves_it_for_the_next_submit() {
+    let Some(conf) = cluster() else { return };
+    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.toml"), BASE).unwrap();
+    let set = r#"set = ["model.hidden=64", "task.seq_len=400", "task.train_size=16000", "train.log_every=20", "train.lr_decay=0.5"]"#;
+    std::fs::write(
+        d.join("c1.toml"),
+        format!("base = \"base.toml\"\n{set}\n[grid]\n\"train.seed\" = [2]\n"),
+    )
+    .unwrap();
+    lrnn_on(&conf, d, &["sweep", "submit", "c1.toml", "--results", "res"]);
+    let job = submissions(d, "c1")[0]["job_id"].as_u64().unwrap();
+    let task = format!("{job}_0");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("res/sweeps/c1/plan.json")).unwrap())
+            .unwrap();
+    let run = d.join("res/runs").join(plan["points"][0]["id"].as_str().unwrap());
+    let wait_for = |what: &str| {
+        let start = Instant::now();
+        while !std::fs::read_to_string(run.join("log.txt")).is_ok_and(|l| l.contains(what)) {
+            assert!(start.elapsed() < Duration::from_secs(180), "no `{what}` in the log");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    wait_for("epoch 1 step 100/");
+    slurm(&conf, "scancel", &["--signal=TERM", "--batch", &task]);
+    wait_for("resuming from");
+    assert_eq!(RunInfo::read(&run).unwrap().slurm.slurm_restart_count, Some(1));
+
+    wait_for("epoch 1 step 300/");
+    slurm(&conf, "scancel", &[&task]);
+    // Long enough for a requeued task to start again (cred_expire 10 s in the test cluster).
+    std::thread::sleep(Duration::from_secs(15));
+    let s = status(&conf, d, "c1.toml");
+    assert_eq!(count(&s, "interrupted"), 1, "{s}");
+    let state = slurm(&conf, "squeue", &["-h", "-t", "all", "-j", &task, "-o", "%T"]);
+    assert_eq!(state.trim(), "CANCELLED");
+
+    lrnn_on(&conf, d, &["sweep", "submit", "c1.toml", "--results", "res"]);
+    let s = settle(&conf, d, "c1.toml", Duration::from_secs(180));
+    assert_eq!(count(&s, "done"), 1, "{s}");
+    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+    assert_eq!(log.matches("resuming from").count(), 2, "{log}");
+}

@@ -8,10 +8,9 @@
 //! points go in chunks, each an array whose task `t` trains point `offset + t`.
 //!
 //! Signals: the script `exec`s `run-point`, so Slurm's warning before the time limit
-//! (`--signal=B:USR1@GRACE`) and a preemption's SIGTERM reach it. It passes them on to the
-//! run, which checkpoints at once, and then requeues its own task (`scontrol requeue`); the
-//! requeued task resumes from the checkpoint. A `scancel` (the job reads CANCELLED) is not
-//! requeued.
+//! (`--signal=B:USR1@GRACE`) and SIGTERM reach it. It passes them on to the run, which
+//! checkpoints at once, and then requeues its own task (`scontrol requeue`; see [`requeue`]
+//! for which SIGTERMs); the requeued task resumes from the checkpoint.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -421,16 +420,23 @@ fn last_line(path: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Puts this task back in the queue after a checkpoint, unless the job was cancelled (a
-/// user's `scancel` also sends SIGTERM) or does not run under Slurm.
+/// Puts this task back in the queue after a checkpoint. USR1 is Slurm's warning before the
+/// time limit: always requeued. A SIGTERM is requeued only while the job still reads
+/// RUNNING, i.e. it came from outside Slurm's own ending of the job (a site's preemption
+/// hook, `scancel --signal=TERM`). When Slurm itself ends the job (`scancel`, a time limit,
+/// preemption) the job reads COMPLETING and Slurm's policy decides: `--requeue` brings a
+/// preempted task back, a cancelled one stays cancelled.
 fn requeue(sig: i32) {
     let Ok(job) = std::env::var("SLURM_JOB_ID") else {
         return;
     };
-    if sig == libc::SIGTERM {
+    if sig != libc::SIGUSR1 {
         let state = slurm_command("squeue", &["-h", "-j", &job, "-o", "%T"]).unwrap_or_default();
-        if state.trim().starts_with("CANCELLED") || state.trim().is_empty() {
-            println!("job {job} is {}: not requeued", state.trim().to_lowercase());
+        if state.trim() != "RUNNING" {
+            println!(
+                "job {job} reads {}: Slurm ends it, not requeued here",
+                if state.trim().is_empty() { "nothing" } else { state.trim() }
+            );
             return;
         }
     }
