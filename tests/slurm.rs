@@ -389,3 +389,30 @@ fn sigterm_requeues_a_running_point_but_scancel_leaves_it_for_the_next_submit() 
     let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
     assert_eq!(log.matches("resuming from").count(), 2, "{log}");
 }
+
+/// An array `sbatch` refuses (a partition the cluster lacks) fails `submit` loudly, naming
+/// what was and was not submitted, and records nothing.
+#[test]
+fn a_refused_array_fails_submit_and_says_what_was_submitted() {
+    let Some(conf) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.toml"), BASE).unwrap();
+    std::fs::write(d.join("t8.toml"), eight_points("0.5")).unwrap();
+    let out = lrnn_command(
+        d,
+        &["sweep", "submit", "t8.toml", "--results", "res", "--partition", "nosuch", "--max-running", "2"],
+    )
+    .env("SLURM_CONF", &conf)
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("submitted before the refusal: nothing") && err.contains("[0, 1, 2, 3, 4, 5, 6, 7] were not submitted"),
+        "{err}"
+    );
+    assert!(submissions(d, "t8").is_empty());
+    let script = std::fs::read_to_string(d.join("res/sweeps/t8/submit.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --partition=nosuch"), "{script}");
+}
