@@ -248,6 +248,42 @@ enum SweepCommand {
 
 #[derive(Subcommand)]
 enum AnalyzeCommand {
+    /// The Hessian of the training loss over all parameters (f64): top eigenvalues by
+    /// Lanczos, the trace by Hutchinson's estimator, the density by stochastic Lanczos
+    /// quadrature.
+    Hessian {
+        #[command(flatten)]
+        target: Target,
+        /// A batch file of `lrnn grads`: the Hessian of exactly its mean loss.
+        #[arg(long, conflicts_with = "samples")]
+        batch: Option<PathBuf>,
+        /// Training sequences the loss averages over, drawn by --seed.
+        #[arg(long, default_value_t = 4096)]
+        samples: usize,
+        /// How many of the largest eigenvalues.
+        #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+        top: usize,
+        /// Also estimate the trace (and its standard error).
+        #[arg(long)]
+        trace: bool,
+        /// Rademacher probes of the trace estimate.
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        probes: usize,
+        /// Also estimate the eigenvalue density (written to --figure).
+        #[arg(long)]
+        density: bool,
+        /// The density's SVG (default: hessian-density.svg beside the checkpoint).
+        #[arg(long)]
+        figure: Option<PathBuf>,
+        /// Seeds the sequences and the probe vectors.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON object as the last line (eigenvalues, trace, trace_stderr, ...).
+        #[arg(long)]
+        json: bool,
+    },
     /// The Lipschitz RNN's stability certificate: max Re λ(A), max Re λ(W), λ_max and λ_min
     /// of A's symmetric part, σ_max(W), the margin of the sufficient condition, the scheme's
     /// amplification factor.
@@ -531,6 +567,74 @@ pub fn main() -> Result<()> {
             );
         }
         Command::List { results, json } => list(&results, json)?,
+        Command::Analyze {
+            command:
+                AnalyzeCommand::Hessian {
+                    target,
+                    batch,
+                    samples,
+                    top,
+                    trace,
+                    probes,
+                    density,
+                    figure,
+                    seed,
+                    data_dir,
+                    json,
+                },
+        } => {
+            use crate::report::hessian;
+            let (spec, checkpoint) = target.paths();
+            let s = Spec::load(&spec, &[])?;
+            let opts = hessian::Options {
+                samples,
+                batch: s.train.batch_size,
+                seed,
+                top,
+                trace,
+                probes,
+                density,
+                ..Default::default()
+            };
+            let source = match &batch {
+                Some(b) => hessian::Source::BatchFile(b),
+                None => hessian::Source::Samples {
+                    data_dir: data_dir.as_deref(),
+                },
+            };
+            let r = hessian::of_checkpoint(&s, &checkpoint, source, &opts)?;
+            println!(
+                "{} parameters, loss {:.6} over {} rows, {} Hessian-vector products",
+                r.params, r.loss, r.rows, r.hvps
+            );
+            println!(
+                "top {} eigenvalue(s): {:?} ({} Lanczos steps, {}converged, {:.1} s)",
+                top,
+                r.eigenvalues,
+                r.eigen_steps,
+                if r.eigen_converged { "" } else { "not " },
+                r.eigen_seconds
+            );
+            if let (Some(t), Some(se)) = (r.trace, r.trace_stderr) {
+                println!(
+                    "trace {t:.6} ± {se:.6} (Hutchinson, {probes} probes, {:.1} s)",
+                    r.trace_seconds.unwrap_or(0.0)
+                );
+            }
+            if let Some(nodes) = &r.density {
+                let path = figure.unwrap_or_else(|| {
+                    checkpoint
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("hessian-density.svg")
+                });
+                hessian::density_figure(&path, &format!("Hessian eigenvalue density: {}", checkpoint.display()), nodes)?;
+                println!("density: {} SLQ nodes, figure {}", nodes.len(), path.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
         Command::Analyze {
             command:
                 AnalyzeCommand::Stability {

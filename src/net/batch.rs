@@ -64,6 +64,27 @@ impl<F: Float> Batch<F> {
     }
 }
 
+impl<F: Float> Batch<F> {
+    /// The same batch in another float type (f64 curvature of f32 data).
+    pub fn cast<G: Float>(&self) -> Batch<G> {
+        let c = |a: &Array2<F>| a.mapv(|v| G::of(v.f64()));
+        Batch {
+            x: c(&self.x),
+            size: self.size,
+            target: match &self.target {
+                Target::Class(y) => Target::Class(y.clone()),
+                Target::Tokens(y) => Target::Tokens(y.clone()),
+                Target::Frames { values, mask } => Target::Frames {
+                    values: c(values),
+                    mask: mask.iter().map(|v| G::of(v.f64())).collect(),
+                },
+                Target::Value(v) => Target::Value(c(v)),
+            },
+            carry: self.carry,
+        }
+    }
+}
+
 impl<F> Batch<F> {
     /// A classification batch: one label a sequence, fresh state.
     pub fn classes(x: Array2<F>, labels: Vec<usize>) -> Self {

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod children;
+pub mod hessian;
 pub mod plot;
 pub mod reproduce;
 pub mod results;

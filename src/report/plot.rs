@@ -54,6 +54,22 @@ pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series
     figure(path, &axes, &sets, Mark::Curve)
 }
 
+/// Writes an SVG of `series` `(name, [(x, y)])` as lines: a function sampled densely.
+pub fn curve(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    let sets = finite(series);
+    let points = || sets.iter().flat_map(|(_, p)| p.iter());
+    let axes = Axes {
+        title,
+        x_label,
+        y_label,
+        x: padded(points().map(|p| p.0), 0.0, 1.0),
+        y: padded(points().map(|p| p.1), 0.05, 0.0),
+        x_whole: false,
+        zero_line: false,
+    };
+    figure(path, &axes, &sets, Mark::Line)
+}
+
 /// Writes an SVG of `series` `(name, [(x, y)])` as markers: a metric against a swept value.
 pub fn scatter(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
     let sets = finite(series);
@@ -105,6 +121,8 @@ enum Mark {
     Curve,
     /// Markers only.
     Scatter,
+    /// A line without markers (a densely sampled function).
+    Line,
 }
 
 /// Title, axis labels and ranges of one figure.
@@ -176,9 +194,10 @@ fn draw(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, sets: &[Series], mar
                     .draw_series(LineSeries::new(points, colour.stroke_width(2)).point_size(3))?,
                 Mark::Scatter => chart
                     .draw_series(points.map(|p| Circle::new(p, 3, colour.mix(0.7).filled())))?,
+                Mark::Line => chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?,
             };
         // A scatter's legend line is transparent (the SVG backend skips it): one element type.
-        let line = colour.mix(if let Mark::Curve = mark { 1.0 } else { 0.0 });
+        let line = colour.mix(if let Mark::Scatter = mark { 0.0 } else { 1.0 });
         drawn.label(name).legend(move |at| {
             EmptyElement::at(at)
                 + PathElement::new([(0, 0), (20, 0)], line.stroke_width(2))
