@@ -248,6 +248,37 @@ enum SweepCommand {
 
 #[derive(Subcommand)]
 enum AnalyzeCommand {
+    /// The test metric under input perturbations (additive and multiplicative Gaussian,
+    /// salt-and-pepper) and parameter noise, each level averaged over seeded draws.
+    Robustness {
+        #[command(flatten)]
+        target: Target,
+        /// Test sequences evaluated (the first of the split).
+        #[arg(long, default_value_t = 2000)]
+        samples: usize,
+        /// Draws a level.
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+        draws: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Levels σ of x + σξ (comma-separated; default 0.05,0.1,0.2,0.4).
+        #[arg(long, value_delimiter = ',')]
+        gaussian: Option<Vec<f64>>,
+        /// Levels σ of x(1 + σξ) (default 0.1,0.2,0.4,0.8).
+        #[arg(long, value_delimiter = ',')]
+        multiplicative: Option<Vec<f64>>,
+        /// Rates p of salt-and-pepper noise (default 0.01,0.05,0.1,0.2).
+        #[arg(long, value_delimiter = ',')]
+        salt_pepper: Option<Vec<f64>>,
+        /// Levels s of parameter noise, s times each tensor's RMS (default 0.01,0.05,0.1,0.2).
+        #[arg(long, value_delimiter = ',')]
+        params: Option<Vec<f64>>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The Hessian of the training loss over all parameters (f64): top eigenvalues by
     /// Lanczos, the trace by Hutchinson's estimator, the density by stochastic Lanczos
     /// quadrature.
@@ -567,6 +598,53 @@ pub fn main() -> Result<()> {
             );
         }
         Command::List { results, json } => list(&results, json)?,
+        Command::Analyze {
+            command:
+                AnalyzeCommand::Robustness {
+                    target,
+                    samples,
+                    draws,
+                    seed,
+                    gaussian,
+                    multiplicative,
+                    salt_pepper,
+                    params,
+                    data_dir,
+                    json,
+                },
+        } => {
+            use crate::report::robustness;
+            let (spec, checkpoint) = target.paths();
+            let s = Spec::load(&spec, &[])?;
+            let mut opts = robustness::Options {
+                samples,
+                draws,
+                seed,
+                batch: s.train.eval_batch_size,
+                ..Default::default()
+            };
+            for (kind, given) in [
+                ("gaussian", gaussian),
+                ("multiplicative", multiplicative),
+                ("salt_pepper", salt_pepper),
+                ("params", params),
+            ] {
+                if let (Some(l), Some(slot)) = (given, opts.levels.iter_mut().find(|(k, _)| k == kind)) {
+                    slot.1 = l;
+                }
+            }
+            let r = robustness::of_checkpoint(&s, &checkpoint, data_dir.as_deref(), &opts)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("test_{} on {} sequences: clean {:.4}", r.metric, r.samples, r.clean);
+                for (kind, levels) in &r.perturbations {
+                    for l in levels {
+                        println!("{kind:<15} {:>8} {:.4} ± {:.4} ({} draws)", l.level, l.mean, l.stderr, l.draws);
+                    }
+                }
+            }
+        }
         Command::Analyze {
             command:
                 AnalyzeCommand::Hessian {

@@ -8,5 +8,6 @@ pub mod hessian;
 pub mod plot;
 pub mod reproduce;
 pub mod results;
+pub mod robustness;
 pub mod slurm;
 pub mod sweep;
