@@ -261,7 +261,7 @@ enum AnalyzeCommand {
         draws: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Levels σ of x + σξ (comma-separated; default 0.05,0.1,0.2,0.4).
+        /// Levels σ of x + σ·std(x)·ξ (comma-separated; default 0.05,0.1,0.2,0.4).
         #[arg(long, value_delimiter = ',')]
         gaussian: Option<Vec<f64>>,
         /// Levels σ of x(1 + σξ) (default 0.1,0.2,0.4,0.8).

@@ -189,3 +189,60 @@ fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     let plain = lrnn(root, &["reproduce", "t", "--profile", "smoke", "--jobs", "2"]);
     assert!(plain.contains("0 to run"), "{plain}");
 }
+
+/// A `kind = "robustness"` table: each trained row's metric at every perturbation level and
+/// its Hessian λmax and trace, with the protocol in the header and a figure per kind.
+#[test]
+fn a_robustness_table_has_levels_and_curvature_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["experiments/adding", "experiments/tables", "baselines"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
+    std::fs::write(
+        root.join("experiments/tables/r.toml"),
+        r#"
+title = "robustness test"
+kind = "robustness"
+[analysis]
+samples = 64
+draws = 2
+gaussian = [0.0, 0.5]
+multiplicative = [0.5]
+salt_pepper = [0.2]
+params = [0.2]
+hessian_samples = 32
+probes = 4
+[profiles.smoke]
+about = "two epochs"
+set = ["train.epochs=2"]
+[[rows]]
+spec = "../adding/a.toml"
+label = "Lipschitz"
+[[rows]]
+spec = "../adding/a.toml"
+label = "Antisymmetric"
+set = ["model.kind=\"antisymmetric\""]
+"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("baselines/x.csv"), "table,task,model,hidden,params,metric,value,confirmed,source\n").unwrap();
+    let out = lrnn(root, &["reproduce", "r", "--jobs", "2"]);
+    assert!(out.contains("Protocol: test metric on the first 64 test sequences"), "{out}");
+    let mut r = csv::Reader::from_path(root.join("results/tables/r-smoke.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |i: usize, name: &str| -> f64 {
+        let j = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name} in {header:?}"));
+        rows[i][j].parse().unwrap()
+    };
+    for i in 0..2 {
+        assert_eq!(col(i, "gaussian_0"), col(i, "clean"), "level 0 is the clean metric");
+        assert_ne!(col(i, "gaussian_0.5"), col(i, "clean"), "noise changes the metric");
+        assert!(col(i, "lambda_max").is_finite() && col(i, "trace_stderr") > 0.0);
+    }
+    assert!(root.join("results/tables/r-smoke-adding-gaussian.svg").exists());
+    assert!(root.join("results/tables/r-smoke.h5").exists());
+}

@@ -9,5 +9,6 @@ pub mod plot;
 pub mod reproduce;
 pub mod results;
 pub mod robustness;
+pub mod robustness_table;
 pub mod slurm;
 pub mod sweep;

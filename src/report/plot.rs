@@ -54,6 +54,22 @@ pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series
     figure(path, &axes, &sets, Mark::Curve)
 }
 
+/// Writes an SVG of `series` `(name, [(x, y)])` as lines with a marker at each point.
+pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    let sets = finite(series);
+    let points = || sets.iter().flat_map(|(_, p)| p.iter());
+    let axes = Axes {
+        title,
+        x_label,
+        y_label,
+        x: padded(points().map(|p| p.0), 0.02, 1.0),
+        y: padded(points().map(|p| p.1), 0.05, 0.0),
+        x_whole: false,
+        zero_line: false,
+    };
+    figure(path, &axes, &sets, Mark::Curve)
+}
+
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines: a function sampled densely.
 pub fn curve(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
     let sets = finite(series);

@@ -27,6 +27,22 @@ pub struct TableDef {
     pub notes: Vec<String>,
     pub profiles: BTreeMap<String, Profile>,
     pub rows: Vec<RowDef>,
+    /// What the table compares: `accuracy` (ours beside the published numbers, the default)
+    /// or `robustness` (perturbed metrics and Hessian curvature of each trained row).
+    #[serde(default)]
+    pub kind: TableKind,
+    /// A robustness table's protocol (a profile's `analysis` replaces it).
+    #[serde(default)]
+    pub analysis: Option<crate::report::robustness_table::AnalysisDef>,
+}
+
+/// See [`TableDef::kind`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    #[default]
+    Accuracy,
+    Robustness,
 }
 
 impl TableDef {
@@ -66,6 +82,9 @@ pub struct Profile {
     /// `--set` overrides applied to every row's spec.
     #[serde(default)]
     pub set: Vec<String>,
+    /// A robustness table's protocol at this profile.
+    #[serde(default)]
+    pub analysis: Option<crate::report::robustness_table::AnalysisDef>,
 }
 
 /// One row: a spec (relative to the table file) and the published number beside it.
@@ -253,11 +272,32 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         .iter()
         .map(|p| RunRecord::read(&p.dir).ok())
         .collect();
-    let published = read_published(&opts.root.join("baselines"))?;
-    let frame = comparison_frame(&opts.table, &planned, &records, &published)?;
     let out = opts.results.join("tables");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    // Named by profile: a smoke table never overwrites a quick or full one.
+    let name = format!("{}-{}", opts.table, opts.profile);
     let mut header = header(&def, &opts.profile, profile, &records);
+    let frame = match def.kind {
+        TableKind::Accuracy => {
+            let published = read_published(&opts.root.join("baselines"))?;
+            comparison_frame(&opts.table, &planned, &records, &published)?
+        }
+        TableKind::Robustness => {
+            let analysis = profile.analysis.as_ref().or(def.analysis.as_ref()).ok_or_else(|| {
+                Error::spec(&path, "analysis", "a robustness table needs [analysis] (or the profile's)")
+            })?;
+            header.insert(1, analysis.protocol());
+            let rows: Vec<crate::report::robustness_table::Row> = planned
+                .iter()
+                .zip(&records)
+                .map(|(p, r)| crate::report::robustness_table::Row {
+                    label: &p.def.label,
+                    record: r.as_ref(),
+                })
+                .collect();
+            crate::report::robustness_table::frame(analysis, &rows, opts.data_dir.as_deref(), &out, &name)?
+        }
+    };
     if !opts.seeds.is_empty() {
         header.insert(
             1,
@@ -267,8 +307,6 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             ),
         );
     }
-    // Named by profile: a smoke table never overwrites a quick or full one.
-    let name = format!("{}-{}", opts.table, opts.profile);
     let stem = out.join(&name);
     crate::report::results::write_csv(&frame, &stem.with_extension("csv"))?;
     let done: Vec<RunRecord> = records.iter().flatten().cloned().collect();
@@ -285,10 +323,23 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             ("header", header.join("\n")),
         ],
     )?;
-    let md = markdown(&def.title, &header, &frame);
+    let md = match def.kind {
+        TableKind::Accuracy => markdown(&def.title, &header, &frame, &SHOWN),
+        TableKind::Robustness => {
+            let cols: Vec<&str> = frame
+                .get_column_names()
+                .into_iter()
+                .map(|c| c.as_str())
+                .filter(|c| !c.ends_with("_se") && *c != "run_id" && *c != "trace_stderr")
+                .collect();
+            markdown(&def.title, &header, &frame, &cols)
+        }
+    };
     crate::io::write_atomic(&stem.with_extension("md"), md.as_bytes())?;
     println!("\n{md}");
-    figures(&out, &name, &planned, &records)?;
+    if def.kind == TableKind::Accuracy {
+        figures(&out, &name, &planned, &records)?;
+    }
     println!(
         "written: {}.{{csv,h5,md}} and figures in {}",
         stem.display(),
@@ -588,23 +639,25 @@ fn fmt_cell(c: &Column, i: usize) -> String {
     }
 }
 
-/// The table as Markdown: title, header lines, then the columns a reader compares.
-fn markdown(title: &str, header: &[String], df: &DataFrame) -> String {
-    let shown = [
-        "row",
-        "task",
-        "epochs",
-        "metric",
-        "ours",
-        "best_epoch",
-        "ours_final",
-        "n",
-        "published",
-        "diff",
-        "confirmed",
-        "step_ms",
-        "state",
-    ];
+/// The columns of an accuracy table a reader compares.
+const SHOWN: [&str; 13] = [
+    "row",
+    "task",
+    "epochs",
+    "metric",
+    "ours",
+    "best_epoch",
+    "ours_final",
+    "n",
+    "published",
+    "diff",
+    "confirmed",
+    "step_ms",
+    "state",
+];
+
+/// The table as Markdown: title, header lines, then the `shown` columns.
+fn markdown(title: &str, header: &[String], df: &DataFrame, shown: &[&str]) -> String {
     let mut md = format!("# {title}\n\n");
     for h in header {
         let _ = writeln!(md, "- {h}");

@@ -1,0 +1,140 @@
+//! The paper's robustness comparison as a table (`kind = "robustness"` in a table file): for
+//! each trained row, the test metric at every perturbation level of
+//! [`crate::report::robustness`] and the Hessian's largest eigenvalue and trace of
+//! [`crate::report::hessian`], with a figure of metric against level per perturbation kind.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::experiment::runs::{self, RunRecord, State};
+use crate::report::{hessian, robustness};
+
+/// `[analysis]` of a robustness table (or of one of its profiles, replacing the table's).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisDef {
+    /// Test sequences the perturbed metric is measured on.
+    pub samples: usize,
+    /// Seeded draws a level.
+    pub draws: usize,
+    pub gaussian: Vec<f64>,
+    pub multiplicative: Vec<f64>,
+    pub salt_pepper: Vec<f64>,
+    pub params: Vec<f64>,
+    /// Training sequences of the Hessian's loss.
+    pub hessian_samples: usize,
+    /// Rademacher probes of its trace.
+    pub probes: usize,
+}
+
+impl AnalysisDef {
+    /// The table's header line stating the protocol.
+    pub fn protocol(&self) -> String {
+        format!(
+            "Protocol: test metric on the first {} test sequences, {} seeded draws a level (mean ± stderr in the CSV); \
+             levels gaussian σ {:?} (× the inputs' std), multiplicative σ {:?}, salt-and-pepper p {:?}, parameter noise s·RMS {:?}; \
+             Hessian of the training loss over {} seeded training sequences in f64: λmax by Lanczos (residual bound 1e-3), trace by Hutchinson with {} probes",
+            self.samples, self.draws, self.gaussian, self.multiplicative, self.salt_pepper, self.params,
+            self.hessian_samples, self.probes
+        )
+    }
+}
+
+/// A trained row: its label and run record.
+pub struct Row<'a> {
+    pub label: &'a str,
+    pub record: Option<&'a RunRecord>,
+}
+
+/// The table: one row a model, `clean`, a column a kind and level (`gaussian_0.1`, with a
+/// `_se` column beside), `lambda_max`, `trace`, `trace_stderr`; and the figures
+/// `<name>-<task>-<kind>.svg` in `out`.
+pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path, name: &str) -> Result<DataFrame> {
+    let ropts = robustness::Options {
+        levels: vec![
+            ("gaussian".into(), a.gaussian.clone()),
+            ("multiplicative".into(), a.multiplicative.clone()),
+            ("salt_pepper".into(), a.salt_pepper.clone()),
+            ("params".into(), a.params.clone()),
+        ],
+        draws: a.draws,
+        samples: a.samples,
+        ..Default::default()
+    };
+    let mut text: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    let mut nums: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    let mut put = |col: String, i: usize, v: Option<f64>| {
+        let at = match nums.iter().position(|(c, _)| *c == col) {
+            Some(at) => at,
+            None => {
+                nums.push((col, vec![None; rows.len()]));
+                nums.len() - 1
+            }
+        };
+        nums[at].1[i] = v;
+    };
+    // (task, kind) → per model (label, [(level, mean)]).
+    let mut curves: BTreeMap<(String, String), Vec<crate::report::plot::Series>> = BTreeMap::new();
+    let mut metric_col: Vec<Option<String>> = vec![None; rows.len()];
+    for (i, row) in rows.iter().enumerate() {
+        let done = row.record.filter(|r| r.info.state() == State::Done);
+        text.entry("row").or_default().push(Some(row.label.to_string()));
+        text.entry("task").or_default().push(row.record.map(|r| r.spec.task.name().to_string()));
+        text.entry("state")
+            .or_default()
+            .push(Some(row.record.map_or("missing".into(), |r| r.info.state().as_str().to_string())));
+        text.entry("run_id").or_default().push(row.record.map(|r| r.info.id.clone()));
+        let Some(r) = done else { continue };
+        let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
+        let report = robustness::of_checkpoint(&r.spec, &ckpt, data_dir, &ropts)?;
+        metric_col[i] = Some(format!("test_{}", report.metric));
+        put("clean".into(), i, Some(report.clean));
+        for (kind, levels) in &report.perturbations {
+            for l in levels {
+                put(format!("{kind}_{}", l.level), i, Some(l.mean));
+                put(format!("{kind}_{}_se", l.level), i, Some(l.stderr));
+            }
+            let mut points = vec![(0.0, report.clean)];
+            points.extend(levels.iter().map(|l| (l.level, l.mean)));
+            curves
+                .entry((r.spec.task.name().to_string(), kind.clone()))
+                .or_default()
+                .push((row.label.to_string(), points));
+        }
+        let hopts = hessian::Options {
+            samples: a.hessian_samples,
+            batch: r.spec.train.batch_size.min(a.hessian_samples),
+            trace: true,
+            probes: a.probes,
+            ..Default::default()
+        };
+        let h = hessian::of_checkpoint(&r.spec, &ckpt, hessian::Source::Samples { data_dir }, &hopts)?;
+        put("lambda_max".into(), i, h.eigenvalues.first().copied());
+        put("trace".into(), i, h.trace);
+        put("trace_stderr".into(), i, h.trace_stderr);
+    }
+    for ((task, kind), series) in &curves {
+        crate::report::plot::lines(
+            &out.join(format!("{name}-{task}-{kind}.svg")),
+            &format!("{task}: {kind} noise"),
+            &format!("{kind} level"),
+            "test metric",
+            series,
+        )?;
+    }
+    let mut cols = vec![
+        Column::new("row".into(), text.remove("row").unwrap_or_default()),
+        Column::new("task".into(), text.remove("task").unwrap_or_default()),
+        Column::new("state".into(), text.remove("state").unwrap_or_default()),
+        Column::new("metric".into(), metric_col),
+    ];
+    for (c, v) in nums {
+        cols.push(Column::new(c.as_str().into(), v));
+    }
+    cols.push(Column::new("run_id".into(), text.remove("run_id").unwrap_or_default()));
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Data(format!("robustness table: {e}")))
+}
