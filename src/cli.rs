@@ -729,6 +729,7 @@ pub fn main() -> Result<()> {
                     &path,
                     &format!("eigenvalues: {}", checkpoint.display()),
                     &sets,
+                    crate::report::analysis::stability_region(&s).as_ref(),
                 )?;
             }
             if json {

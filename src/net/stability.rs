@@ -81,6 +81,33 @@ pub fn of_params<F: crate::kernels::float::Float>(
     Some(certificate(cfg, a.view(), w.view()))
 }
 
+/// The boundary of the scheme's region of absolute stability, `|R(step·λ)| = 1`, in the λ
+/// plane: `points` points ordered around its centre. Euler's is the circle of radius
+/// `1/step` about `−1/step`; the midpoint rule's (`R(z) = 1 + z + z²/2`) is the oval through
+/// `z = 1 + z + z²/2 = e^{iθ}`, i.e. `z = −1 ± √(2e^{iθ} − 1)`.
+pub fn region_boundary(scheme: Scheme, step: f64, points: usize) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(2 * points);
+    for k in 0..points {
+        let th = 2.0 * std::f64::consts::PI * k as f64 / points as f64;
+        match scheme {
+            Scheme::Euler => out.push((th.cos() - 1.0, th.sin())),
+            Scheme::Rk2 => {
+                // √(w) of w = 2e^{iθ} − 1, principal branch.
+                let (wr, wi) = (2.0 * th.cos() - 1.0, 2.0 * th.sin());
+                let m = wr.hypot(wi);
+                let (sr, si) = (((m + wr) / 2.0).sqrt(), ((m - wr) / 2.0).sqrt().copysign(wi));
+                out.push((-1.0 + sr, si));
+                out.push((-1.0 - sr, -si));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.atan2(a.0 + 1.0).total_cmp(&b.1.atan2(b.0 + 1.0)));
+    if let Some(&first) = out.first() {
+        out.push(first);
+    }
+    out.into_iter().map(|(r, i)| (r / step, i / step)).collect()
+}
+
 /// The certificate of `A` and `W` (either convention) under `cfg`'s scheme, ε and α.
 pub fn certificate(
     cfg: &LipschitzConfig,
@@ -133,6 +160,22 @@ pub fn certificate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_boundaries_have_unit_amplification() {
+        for scheme in [Scheme::Euler, Scheme::Rk2] {
+            let b = region_boundary(scheme, 0.1, 64);
+            assert!(b.len() > 64);
+            for &(re, im) in &b {
+                let (zr, zi) = (0.1 * re, 0.1 * im);
+                let (r, i) = match scheme {
+                    Scheme::Euler => (1.0 + zr, zi),
+                    Scheme::Rk2 => (1.0 + zr + 0.5 * (zr * zr - zi * zi), zi + zr * zi),
+                };
+                assert!((r.hypot(i) - 1.0).abs() < 1e-9, "{scheme:?}: |R| = {}", r.hypot(i));
+            }
+        }
+    }
 
     fn cfg(scheme: Scheme) -> LipschitzConfig {
         let mut t = toml::Table::new();

@@ -76,6 +76,20 @@ pub fn stability(spec: &Spec, checkpoint: &Path) -> Result<(Certificate, Vec<Ser
     Ok((cert, sets))
 }
 
+/// The boundary of the spec's scheme's stability region in the plane of A's eigenvalues
+/// (`|R(ε·α·λ)| = 1`), named for a figure's legend; `None` for other cells.
+pub fn stability_region(spec: &Spec) -> Option<Series> {
+    let ModelConfig::Lipschitz(cfg) = &spec.model else {
+        return None;
+    };
+    let step = cfg.eps * cfg.alpha;
+    let name = match cfg.scheme {
+        crate::net::cells::lipschitz::Scheme::Euler => "Euler region |1 + εαλ| ≤ 1",
+        crate::net::cells::lipschitz::Scheme::Rk2 => "midpoint region |1 + z + z²/2| ≤ 1, z = εαλ",
+    };
+    Some((name.to_string(), crate::net::stability::region_boundary(cfg.scheme, step, 720)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,31 +103,45 @@ pub fn scatter(path: &Path, title: &str, x_label: &str, y_label: &str, series: &
 }
 
 /// Writes an SVG of eigenvalue `sets` `(name, [(re, im)])` in the complex plane to `path`, with
-/// a dashed line at Re = 0 (the stability boundary of `h' = A h`).
-pub fn spectrum(path: &Path, title: &str, sets: &[Series]) -> Result<()> {
+/// a dashed line at Re = 0 (the stability boundary of `h' = A h`) and, given, the boundary of
+/// a scheme's stability region `(name, points)` as a grey line. Equal aspect: a unit is as
+/// long on both axes.
+pub fn spectrum(path: &Path, title: &str, sets: &[Series], region: Option<&Series>) -> Result<()> {
     let sets = finite(sets);
     let radius = |part: fn(&(f64, f64)) -> f64| {
         let points = sets.iter().flat_map(|(_, p)| p.iter());
         points.map(|p| part(p).abs()).fold(0.0, f64::max)
     };
-    // Symmetric about both axes, so Re = 0 sits in the middle; an axis with nothing off zero
-    // (a symmetric matrix's real spectrum) borrows the other's extent.
+    // Symmetric about both axes, so Re = 0 sits in the middle, and as wide per unit as high.
     let (re, im) = (radius(|p| p.0), radius(|p| p.1));
-    let fallback = if re.max(im) > 0.0 { re.max(im) } else { 1.0 };
-    let extent = |r: f64| {
-        let r = 1.1 * if r > 0.0 { r } else { fallback };
-        -r..r
-    };
+    let r = 1.1 * if re.max(im) > 0.0 { re.max(im) } else { 1.0 };
+    // The plotting area's width over its height (figure less label areas, margins, caption).
+    let aspect = (SIZE.0 as f64 - 72.0 - 32.0) / (SIZE.1 as f64 - 48.0 - 32.0 - 30.0);
+    let (rx, ry) = if re >= im * aspect { (r, r / aspect) } else { (r * aspect, r) };
     let axes = Axes {
         title,
         x_label: "Re λ",
         y_label: "Im λ",
-        x: extent(re),
-        y: extent(im),
+        x: -rx..rx,
+        y: -ry..ry,
         x_whole: false,
         zero_line: true,
     };
-    figure(path, &axes, &sets, Mark::Scatter)
+    let mut all: Vec<Series> = Vec::new();
+    let mut marks = Vec::new();
+    if let Some((name, points)) = region {
+        // Only the part inside the axes: the region may be far larger than the spectrum.
+        let inside = points
+            .iter()
+            .copied()
+            .filter(|&(x, y)| x.abs() <= rx && y.abs() <= ry)
+            .collect();
+        all.push((name.clone(), inside));
+        marks.push(Mark::Line);
+    }
+    all.extend(sets);
+    marks.resize(all.len(), Mark::Scatter);
+    figure_marks(path, &axes, &all, &marks)
 }
 
 /// How each point set is drawn.
@@ -159,10 +173,15 @@ type Drawn = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 /// Renders one figure to a string and writes it atomically to `path`.
 fn figure(path: &Path, axes: &Axes, sets: &[Series], mark: Mark) -> Result<()> {
+    figure_marks(path, axes, sets, &vec![mark; sets.len()])
+}
+
+/// [`figure`] with a mark for each set.
+fn figure_marks(path: &Path, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, axes, sets, mark)
+        draw(&root, axes, sets, marks)
             .and_then(|()| root.present())
             .map_err(|e| Error::Plot {
                 path: path.to_path_buf(),
@@ -172,7 +191,7 @@ fn figure(path: &Path, axes: &Axes, sets: &[Series], mark: Mark) -> Result<()> {
     write_atomic(path, svg.as_bytes())
 }
 
-fn draw(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, sets: &[Series], mark: Mark) -> Drawn {
+fn draw(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Drawn {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(root)
         .caption(axes.title, (FONT, TITLE_PX))
@@ -202,6 +221,7 @@ fn draw(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, sets: &[Series], mar
         chart.draw_series(DashedLineSeries::new(ends, 6, 4, BLACK.stroke_width(1)))?;
     }
     for (i, (name, points)) in sets.iter().enumerate() {
+        let mark = marks[i];
         let colour = COLOURS[i % COLOURS.len()];
         let points = points.iter().copied();
         let drawn =
@@ -383,7 +403,7 @@ mod tests {
             set("A", &[(-0.01, 0.5), (-0.01, -0.5), (f64::NAN, 0.0)]),
             set("W", &[(0.2, 0.0), (-0.3, 0.0)]),
         ];
-        spectrum(&path, "eigenvalues", &sets).unwrap();
+        spectrum(&path, "eigenvalues", &sets, None).unwrap();
         let text = svg(&path, &["eigenvalues", "Re λ", "Im λ", "A", "W"]);
         // Four eigenvalues and two legend markers.
         assert!(text.matches("<circle").count() >= 6);
@@ -395,7 +415,7 @@ mod tests {
     fn an_unwritable_path_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no/such/dir/spectrum.svg");
-        let err = spectrum(&path, "t", &[]).unwrap_err().to_string();
+        let err = spectrum(&path, "t", &[], None).unwrap_err().to_string();
         assert!(err.contains("no/such/dir"), "{err}");
     }
 

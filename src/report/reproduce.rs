@@ -728,6 +728,7 @@ fn figures(
                     p.spec.task.name()
                 ),
                 &sets,
+                crate::report::analysis::stability_region(&p.spec).as_ref(),
             )?;
         }
     }
