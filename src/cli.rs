@@ -317,7 +317,8 @@ enum AnalyzeCommand {
     },
     /// The Lipschitz RNN's stability certificate: max Re λ(A), max Re λ(W), λ_max and λ_min
     /// of A's symmetric part, σ_max(W), the margin of the sufficient condition, the scheme's
-    /// amplification factor.
+    /// amplification factor. Every other cell: the largest Lyapunov exponent of its hidden
+    /// dynamics along test sequences.
     Stability {
         #[command(flatten)]
         target: Target,
@@ -327,6 +328,14 @@ enum AnalyzeCommand {
         /// Also draw the eigenvalues of A, W and A's symmetric part to this SVG.
         #[arg(long)]
         figure: Option<PathBuf>,
+        /// Also (for a Lipschitz cell) the largest Lyapunov exponent along test sequences.
+        #[arg(long)]
+        lyapunov: bool,
+        /// Test sequences of the Lyapunov exponent.
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        samples: usize,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -395,6 +404,13 @@ struct Pool {
     results: PathBuf,
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+/// Adds the keys of the object `extra` to the object `out`.
+fn merge(out: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(o), serde_json::Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
 }
 
 /// What an analysis reads: a spec and a checkpoint, or a run folder holding both.
@@ -719,33 +735,52 @@ pub fn main() -> Result<()> {
                     target,
                     json,
                     figure,
+                    lyapunov,
+                    samples,
+                    data_dir,
                 },
         } => {
             let (spec, checkpoint) = target.paths();
             let s = Spec::load(&spec, &[])?;
-            let (cert, sets) = crate::report::analysis::stability(&s, &checkpoint)?;
-            if let Some(path) = figure {
-                crate::report::plot::spectrum(
-                    &path,
-                    &format!("eigenvalues: {}", checkpoint.display()),
-                    &sets,
-                    crate::report::analysis::stability_region(&s).as_ref(),
-                )?;
+            let lipschitz = s.model.kind() == "lipschitz";
+            let lyap = if lyapunov || !lipschitz {
+                Some(crate::report::analysis::lyapunov(&s, &checkpoint, data_dir.as_deref(), samples)?)
+            } else {
+                None
+            };
+            let mut out = serde_json::json!({ "kind": s.model.kind() });
+            if lipschitz {
+                let (cert, sets) = crate::report::analysis::stability(&s, &checkpoint)?;
+                if let Some(path) = figure {
+                    crate::report::plot::spectrum(
+                        &path,
+                        &format!("eigenvalues: {}", checkpoint.display()),
+                        &sets,
+                        crate::report::analysis::stability_region(&s).as_ref(),
+                    )?;
+                }
+                if !json {
+                    for (k, v) in cert.columns() {
+                        println!("{k:<18} {v:.6}");
+                    }
+                    println!(
+                        "condition (a), A_sym negative definite and sigma_min(A_sym) > sigma_max(W): {}",
+                        if cert.stable { "holds" } else { "does not hold" }
+                    );
+                }
+                merge(&mut out, serde_json::to_value(&cert)?);
+            }
+            if let Some(l) = &lyap {
+                if !json {
+                    println!(
+                        "largest Lyapunov exponent {:.6} ± {:.6} (std over {} test sequences; per step)",
+                        l.lyapunov_max, l.lyapunov_std, l.lyapunov_samples
+                    );
+                }
+                merge(&mut out, serde_json::to_value(l)?);
             }
             if json {
-                println!("{}", serde_json::to_string(&cert)?);
-            } else {
-                for (k, v) in cert.columns() {
-                    println!("{k:<18} {v:.6}");
-                }
-                println!(
-                    "condition (a), A_sym negative definite and sigma_min(A_sym) > sigma_max(W): {}",
-                    if cert.stable {
-                        "holds"
-                    } else {
-                        "does not hold"
-                    }
-                );
+                println!("{}", serde_json::to_string(&out)?);
             }
         }
         Command::Sweep {

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod cells;
 pub mod hessian;
+pub mod lyapunov;
 pub mod model;
 pub mod nn;
 pub mod optim;

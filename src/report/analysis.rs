@@ -76,6 +76,33 @@ pub fn stability(spec: &Spec, checkpoint: &Path) -> Result<(Certificate, Vec<Ser
     Ok((cert, sets))
 }
 
+/// The largest Lyapunov exponent of a checkpoint's hidden dynamics along its first `samples`
+/// test sequences ([`crate::net::lyapunov`]): their mean, sample std and count.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Lyapunov {
+    pub lyapunov_max: f64,
+    pub lyapunov_std: f64,
+    pub lyapunov_samples: usize,
+}
+
+pub fn lyapunov(spec: &Spec, checkpoint: &Path, data_dir: Option<&Path>, samples: usize) -> Result<Lyapunov> {
+    let (model, params) = crate::report::hessian::load(spec, checkpoint)?;
+    let batch = spec.train.eval_batch_size.min(samples.max(1));
+    let (batches, _) = crate::report::robustness::test_batches(spec, data_dir, samples, batch)?;
+    let all: Vec<f64> = batches
+        .iter()
+        .flat_map(|b| crate::net::lyapunov::largest_exponents(&model, &params, &b.cast()))
+        .collect();
+    let n = all.len() as f64;
+    let mean = all.iter().sum::<f64>() / n;
+    let std = if all.len() > 1 {
+        (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        f64::NAN
+    };
+    Ok(Lyapunov { lyapunov_max: mean, lyapunov_std: std, lyapunov_samples: all.len() })
+}
+
 /// The boundary of the spec's scheme's stability region in the plane of A's eigenvalues
 /// (`|R(ε·α·λ)| = 1`), named for a figure's legend; `None` for other cells.
 pub fn stability_region(spec: &Spec) -> Option<Series> {
