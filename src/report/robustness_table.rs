@@ -90,7 +90,9 @@ pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path,
         text.entry("run_id").or_default().push(row.record.map(|r| r.info.id.clone()));
         let Some(r) = done else { continue };
         let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
+        let started = std::time::Instant::now();
         let report = robustness::of_checkpoint(&r.spec, &ckpt, data_dir, &ropts)?;
+        let robust_s = started.elapsed().as_secs_f64();
         metric_col[i] = Some(format!("test_{}", report.metric));
         put("clean".into(), i, Some(report.clean));
         for (kind, levels) in &report.perturbations {
@@ -116,6 +118,17 @@ pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path,
         put("lambda_max".into(), i, h.eigenvalues.first().copied());
         put("trace".into(), i, h.trace);
         put("trace_stderr".into(), i, h.trace_stderr);
+        println!(
+            "[{}/{}] {} ({}): perturbed metrics in {robust_s:.0} s; Hessian λmax {:.4}, trace {:.4} ± {:.4} in {:.0} s",
+            i + 1,
+            rows.len(),
+            row.label,
+            r.spec.task.name(),
+            h.eigenvalues.first().copied().unwrap_or(f64::NAN),
+            h.trace.unwrap_or(f64::NAN),
+            h.trace_stderr.unwrap_or(f64::NAN),
+            started.elapsed().as_secs_f64() - robust_s
+        );
     }
     for ((task, kind), series) in &curves {
         crate::report::plot::lines(
