@@ -44,17 +44,7 @@ fn slurm(conf: &Path, program: &str, args: &[&str]) -> String {
 
 /// `lrnn` with the cluster's configuration.
 fn lrnn_on(conf: &Path, cwd: &Path, args: &[&str]) -> String {
-    let out = lrnn_command(cwd, args)
-        .env("SLURM_CONF", conf)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?}: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    common::output_ok(lrnn_command(cwd, args).env("SLURM_CONF", conf).output().unwrap(), args)
 }
 
 fn status(conf: &Path, cwd: &Path, sweep: &str) -> serde_json::Value {
@@ -238,34 +228,44 @@ fn numbers(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A one-point sweep `NAME.toml` of epochs of 500 steps (a few seconds each on one core),
+/// submitted: its plan, its array task (`JOB_0`) and its run folder.
+fn submit_long_point(conf: &Path, d: &Path, name: &str, seed: u64) -> (serde_json::Value, String, PathBuf) {
+    std::fs::write(d.join("base.toml"), BASE).unwrap();
+    let set = r#"set = ["model.hidden=64", "task.seq_len=400", "task.train_size=16000", "train.log_every=20", "train.lr_decay=0.5"]"#;
+    std::fs::write(
+        d.join(format!("{name}.toml")),
+        format!("base = \"base.toml\"\n{set}\n[grid]\n\"train.seed\" = [{seed}]\n"),
+    )
+    .unwrap();
+    lrnn_on(conf, d, &["sweep", "submit", &format!("{name}.toml"), "--results", "res"]);
+    let job = submissions(d, name)[0]["job_id"].as_u64().unwrap();
+    let plan: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join(format!("res/sweeps/{name}/plan.json"))).unwrap(),
+    )
+    .unwrap();
+    let run = d.join("res/runs").join(plan["points"][0]["id"].as_str().unwrap());
+    (plan, format!("{job}_0"), run)
+}
+
+/// Waits until the run's log holds `what`.
+fn wait_for(run: &Path, what: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(run.join("log.txt")).is_ok_and(|l| l.contains(what)) {
+        assert!(start.elapsed() < Duration::from_secs(180), "no `{what}` in the log");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn usr1_mid_epoch_checkpoints_requeues_and_ends_bit_for_bit() {
     let Some(conf) = cluster() else { return };
     let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("base.toml"), BASE).unwrap();
-    // Epochs of 500 steps, a few seconds each on one core.
-    let set = r#"set = ["model.hidden=64", "task.seq_len=400", "task.train_size=16000", "train.log_every=20", "train.lr_decay=0.5"]"#;
-    std::fs::write(
-        d.join("u1.toml"),
-        format!("base = \"base.toml\"\n{set}\n[grid]\n\"train.seed\" = [1]\n"),
-    )
-    .unwrap();
-    lrnn_on(&conf, d, &["sweep", "submit", "u1.toml", "--results", "res"]);
-    let job = submissions(d, "u1")[0]["job_id"].as_u64().unwrap();
-    let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("res/sweeps/u1/plan.json")).unwrap())
-            .unwrap();
-    let run = d.join("res/runs").join(plan["points"][0]["id"].as_str().unwrap());
-
+    let (plan, task, run) = submit_long_point(&conf, d, "u1", 1);
     // Mid-epoch: once the log shows step 100 of epoch 1.
-    let start = Instant::now();
-    while !std::fs::read_to_string(run.join("log.txt")).is_ok_and(|l| l.contains("epoch 1 step 100/")) {
-        assert!(start.elapsed() < Duration::from_secs(120), "the point never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let task = format!("{job}_0");
+    wait_for(&run, "epoch 1 step 100/");
     slurm(&conf, "scancel", &["--signal=USR1", "--batch", &task]);
     let s = settle(&conf, d, "u1.toml", Duration::from_secs(240));
     assert_eq!(count(&s, "done"), 1, "{s}");
@@ -347,34 +347,13 @@ fn sigterm_requeues_a_running_point_but_scancel_leaves_it_for_the_next_submit() 
     let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("base.toml"), BASE).unwrap();
-    let set = r#"set = ["model.hidden=64", "task.seq_len=400", "task.train_size=16000", "train.log_every=20", "train.lr_decay=0.5"]"#;
-    std::fs::write(
-        d.join("c1.toml"),
-        format!("base = \"base.toml\"\n{set}\n[grid]\n\"train.seed\" = [2]\n"),
-    )
-    .unwrap();
-    lrnn_on(&conf, d, &["sweep", "submit", "c1.toml", "--results", "res"]);
-    let job = submissions(d, "c1")[0]["job_id"].as_u64().unwrap();
-    let task = format!("{job}_0");
-    let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("res/sweeps/c1/plan.json")).unwrap())
-            .unwrap();
-    let run = d.join("res/runs").join(plan["points"][0]["id"].as_str().unwrap());
-    let wait_for = |what: &str| {
-        let start = Instant::now();
-        while !std::fs::read_to_string(run.join("log.txt")).is_ok_and(|l| l.contains(what)) {
-            assert!(start.elapsed() < Duration::from_secs(180), "no `{what}` in the log");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-
-    wait_for("epoch 1 step 100/");
+    let (_, task, run) = submit_long_point(&conf, d, "c1", 2);
+    wait_for(&run, "epoch 1 step 100/");
     slurm(&conf, "scancel", &["--signal=TERM", "--batch", &task]);
-    wait_for("resuming from");
+    wait_for(&run, "resuming from");
     assert_eq!(RunInfo::read(&run).unwrap().slurm.slurm_restart_count, Some(1));
 
-    wait_for("epoch 1 step 300/");
+    wait_for(&run, "epoch 1 step 300/");
     slurm(&conf, "scancel", &[&task]);
     // Long enough for a requeued task to start again (cred_expire 10 s in the test cluster).
     std::thread::sleep(Duration::from_secs(15));

@@ -40,66 +40,39 @@ pub type Series = (String, Vec<(f64, f64)>);
 
 /// Writes an SVG of `series` `(name, [(epoch, metric)])`, one line with markers each, to `path`.
 pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    let sets = finite(series);
-    let points = || sets.iter().flat_map(|(_, p)| p.iter());
-    let axes = Axes {
-        title,
-        x_label: "epoch",
-        y_label,
-        x: padded(points().map(|p| p.0), 0.02, 1.0),
-        y: padded(points().map(|p| p.1), 0.05, 0.0),
-        x_whole: true,
-        zero_line: false,
-    };
-    figure(path, &axes, &sets, Mark::Curve)
+    xy(path, (title, "epoch", y_label), series, Mark::Curve, 0.02, true)
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines with a marker at each point.
 pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    let sets = finite(series);
-    let points = || sets.iter().flat_map(|(_, p)| p.iter());
-    let axes = Axes {
-        title,
-        x_label,
-        y_label,
-        x: padded(points().map(|p| p.0), 0.02, 1.0),
-        y: padded(points().map(|p| p.1), 0.05, 0.0),
-        x_whole: false,
-        zero_line: false,
-    };
-    figure(path, &axes, &sets, Mark::Curve)
+    xy(path, (title, x_label, y_label), series, Mark::Curve, 0.02, false)
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines: a function sampled densely.
 pub fn curve(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    let sets = finite(series);
-    let points = || sets.iter().flat_map(|(_, p)| p.iter());
-    let axes = Axes {
-        title,
-        x_label,
-        y_label,
-        x: padded(points().map(|p| p.0), 0.0, 1.0),
-        y: padded(points().map(|p| p.1), 0.05, 0.0),
-        x_whole: false,
-        zero_line: false,
-    };
-    figure(path, &axes, &sets, Mark::Line)
+    xy(path, (title, x_label, y_label), series, Mark::Line, 0.0, false)
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as markers: a metric against a swept value.
 pub fn scatter(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    xy(path, (title, x_label, y_label), series, Mark::Scatter, 0.05, false)
+}
+
+/// An x-y figure of `series` with `(title, x label, y label)`, the x range padded by `x_pad`
+/// of its span.
+fn xy(path: &Path, labels: (&str, &str, &str), series: &[Series], mark: Mark, x_pad: f64, x_whole: bool) -> Result<()> {
     let sets = finite(series);
     let points = || sets.iter().flat_map(|(_, p)| p.iter());
     let axes = Axes {
-        title,
-        x_label,
-        y_label,
-        x: padded(points().map(|p| p.0), 0.05, 1.0),
+        title: labels.0,
+        x_label: labels.1,
+        y_label: labels.2,
+        x: padded(points().map(|p| p.0), x_pad, 1.0),
         y: padded(points().map(|p| p.1), 0.05, 0.0),
-        x_whole: false,
+        x_whole,
         zero_line: false,
     };
-    figure(path, &axes, &sets, Mark::Scatter)
+    figure(path, &axes, &sets, mark)
 }
 
 /// Writes an SVG of eigenvalue `sets` `(name, [(re, im)])` in the complex plane to `path`, with

@@ -93,7 +93,11 @@ pub fn lrnn(cwd: &Path, args: &[&str]) -> Output {
 
 /// Runs `lrnn` to success and returns its standard output; panics with both outputs otherwise.
 pub fn lrnn_ok(cwd: &Path, args: &[&str]) -> String {
-    let out = lrnn(cwd, args);
+    output_ok(lrnn(cwd, args), args)
+}
+
+/// The standard output of a finished `lrnn` run; panics with both outputs if it failed.
+pub fn output_ok(out: Output, args: &[&str]) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
