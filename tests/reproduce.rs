@@ -136,22 +136,27 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
     assert!(export.contains("2 runs, 4 epoch rows"), "{export}");
 }
 
+/// A project root with the spec `a.toml`, the table `NAME.toml` and no published numbers.
+fn project(root: &std::path::Path, name: &str, table: &str) {
+    for d in ["experiments/adding", "experiments/tables", "baselines"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
+    std::fs::write(root.join(format!("experiments/tables/{name}.toml")), table).unwrap();
+    std::fs::write(
+        root.join("baselines/x.csv"),
+        "table,task,model,hidden,params,metric,value,confirmed,source\n",
+    )
+    .unwrap();
+}
+
 /// `--seeds`: each row trained once a seed; the table row is their mean ± std with n, and
 /// the first seed's run is the run without `--seeds` when the spec's seed is 1.
 #[test]
 fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for d in ["experiments/adding", "experiments/tables", "baselines"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
-    std::fs::write(root.join("experiments/tables/t.toml"), TABLE).unwrap();
-    std::fs::write(
-        root.join("baselines/x.csv"),
-        "table,task,model,hidden,params,metric,value,confirmed,source\n",
-    )
-    .unwrap();
+    project(root, "t", TABLE);
     let out = lrnn(
         root,
         &["reproduce", "t", "--profile", "smoke", "--jobs", "2", "--seeds", "1,2,3"],
@@ -190,19 +195,7 @@ fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     assert!(plain.contains("0 to run"), "{plain}");
 }
 
-/// A `kind = "robustness"` table: each trained row's metric at every perturbation level and
-/// its Hessian λmax and trace, with the protocol in the header and a figure per kind.
-#[test]
-fn a_robustness_table_has_levels_and_curvature_per_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    for d in ["experiments/adding", "experiments/tables", "baselines"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::write(root.join("experiments/adding/a.toml"), SPEC).unwrap();
-    std::fs::write(
-        root.join("experiments/tables/r.toml"),
-        r#"
+const ROBUST: &str = r#"
 title = "robustness test"
 kind = "robustness"
 [analysis]
@@ -224,10 +217,15 @@ label = "Lipschitz"
 spec = "../adding/a.toml"
 label = "Antisymmetric"
 set = ["model.kind=\"antisymmetric\""]
-"#,
-    )
-    .unwrap();
-    std::fs::write(root.join("baselines/x.csv"), "table,task,model,hidden,params,metric,value,confirmed,source\n").unwrap();
+"#;
+
+/// A `kind = "robustness"` table: each trained row's metric at every perturbation level and
+/// its Hessian λmax and trace, with the protocol in the header and a figure per kind.
+#[test]
+fn a_robustness_table_has_levels_and_curvature_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(root, "r", ROBUST);
     let out = lrnn(root, &["reproduce", "r", "--jobs", "2"]);
     assert!(out.contains("Protocol: test metric on the first 64 test sequences"), "{out}");
     let mut r = csv::Reader::from_path(root.join("results/tables/r-smoke.csv")).unwrap();
