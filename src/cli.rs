@@ -306,9 +306,12 @@ enum AnalyzeCommand {
         /// The density's SVG (default: hessian-density.svg beside the checkpoint).
         #[arg(long)]
         figure: Option<PathBuf>,
-        /// Seeds the sequences and the probe vectors.
+        /// Seeds the probe vectors (Lanczos start, Hutchinson, SLQ).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Seeds which training sequences the loss averages over.
+        #[arg(long, default_value_t = 0)]
+        data_seed: u64,
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// Print one JSON object as the last line (eigenvalues, trace, trace_stderr, ...).
@@ -673,6 +676,7 @@ pub fn main() -> Result<()> {
                     density,
                     figure,
                     seed,
+                    data_seed,
                     data_dir,
                     json,
                 },
@@ -684,6 +688,7 @@ pub fn main() -> Result<()> {
                 samples,
                 batch: s.train.batch_size,
                 seed,
+                data_seed,
                 top,
                 trace,
                 probes,

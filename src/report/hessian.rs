@@ -24,7 +24,9 @@ pub struct Options {
     /// Training sequences the loss averages over, in batches of `batch`.
     pub samples: usize,
     pub batch: usize,
-    /// Draws the sequences (the training order of "epoch 0" under this seed) and the probes.
+    /// Draws the sequences: the training order of "epoch 0" under this seed.
+    pub data_seed: u64,
+    /// Draws the probe vectors (Lanczos start, Hutchinson, SLQ).
     pub seed: u64,
     pub top: usize,
     pub trace: bool,
@@ -44,6 +46,7 @@ impl Default for Options {
         Options {
             samples: 4096,
             batch: 256,
+            data_seed: 0,
             seed: 0,
             top: 1,
             trace: false,
@@ -205,7 +208,7 @@ pub fn of_checkpoint(spec: &Spec, checkpoint: &Path, source: Source, opts: &Opti
             vec![Batch::classes(b.x, b.y).cast()]
         }
         Source::Samples { data_dir } => {
-            training_batches(spec, data_dir, opts.samples, opts.batch, opts.seed)?
+            training_batches(spec, data_dir, opts.samples, opts.batch, opts.data_seed)?
         }
     };
     Ok(analyze(&model, &params, &batches, opts))
