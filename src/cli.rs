@@ -36,7 +36,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Results directory holding the run folders.
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
         /// Also checkpoint every this many steps (default: each epoch and every 60 s).
         #[arg(long, value_parser = at_least_one)]
@@ -142,7 +142,7 @@ enum Command {
     },
     /// Runs under the results directory with their state and headline metric.
     List {
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
         /// One JSON array of the runs: each run's summary and its flattened spec
         /// (`train.lr`, `model.hidden`, …) as keys of one object.
@@ -162,21 +162,21 @@ enum Command {
     /// One run: its summary, provenance and resolved spec. RUN is a folder or a run id.
     Show {
         run: String,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
     /// Two runs side by side: the spec keys that differ, then their metrics.
     Diff {
         a: String,
         b: String,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
     /// Print a shell completion script: `lrnn completions bash > /etc/bash_completion.d/lrnn`.
     Completions { shell: clap_complete::Shell },
     /// Every run's summary and per-epoch metrics as results/{runs,epochs}.csv and results/results.h5.
     Export {
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
     /// Experiment specs.
@@ -196,7 +196,7 @@ enum SweepCommand {
     /// Expand a sweep into its indexed points (results/sweeps/NAME/plan.json) and list them.
     Plan {
         sweep: PathBuf,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
     /// Train the points not done yet on this machine, N at a time.
@@ -209,7 +209,7 @@ enum SweepCommand {
     /// script, arrays split below the cluster's MaxArraySize); returns at once.
     Submit {
         sweep: PathBuf,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -222,7 +222,7 @@ enum SweepCommand {
         sweep: PathBuf,
         #[arg(long)]
         index: usize,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -231,7 +231,7 @@ enum SweepCommand {
     /// the run folders first, then squeue for the points Slurm holds.
     Status {
         sweep: PathBuf,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
         /// Print one JSON object (counts and points).
         #[arg(long)]
@@ -241,7 +241,7 @@ enum SweepCommand {
     /// and the best configuration: CSV, HDF5 and Markdown in results/sweeps/NAME/.
     Collect {
         sweep: PathBuf,
-        #[arg(long, default_value = "results")]
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
 }
@@ -403,7 +403,7 @@ struct Pool {
     /// depend on its cores).
     #[arg(long, value_parser = at_least_one, default_value_t = 1)]
     jobs: usize,
-    #[arg(long, default_value = "results")]
+    #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
     results: PathBuf,
     #[arg(long)]
     data_dir: Option<PathBuf>,

@@ -441,3 +441,27 @@ fn show_and_diff_runs() {
         "{diff}"
     );
 }
+
+/// `LRNN_RESULTS_DIR` is the results directory of every command unless `--results` names one.
+#[test]
+fn the_results_directory_comes_from_lrnn_results_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("a.toml"),
+        "[model]\nkind = \"lipschitz\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 10\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = 0.01\n",
+    )
+    .unwrap();
+    let with_env = |args: &[&str]| {
+        common::output_ok(
+            common::lrnn_command(d, args).env("LRNN_RESULTS_DIR", d.join("elsewhere")).output().unwrap(),
+            args,
+        )
+    };
+    with_env(&["run", "a.toml"]);
+    assert!(d.join("elsewhere/runs/adding").is_dir() && !d.join("results").exists());
+    assert!(with_env(&["list"]).contains("adding/a-s1-"));
+    // The flag wins over the variable.
+    with_env(&["run", "a.toml", "--results", "flagged"]);
+    assert!(d.join("flagged/runs/adding").is_dir());
+}
