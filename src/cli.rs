@@ -131,6 +131,12 @@ enum Command {
         /// Train every row once a seed and report mean ± std and n (e.g. 1,2,3).
         #[arg(long, value_delimiter = ',')]
         seeds: Vec<u64>,
+        /// An override applied to every row (repeatable), e.g. `--set train.lr=0.001`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Only these rows, numbered from 1 in the table file (e.g. 1,5).
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<usize>,
         /// Submit the rows not done to Slurm as job arrays (like `sweep submit`) instead of
         /// training here; run it again when they are done to write the full table.
         #[arg(long)]
@@ -592,6 +598,8 @@ pub fn main() -> Result<()> {
             table,
             profile,
             seeds,
+            set,
+            rows,
             slurm,
             slurm_args,
             pool:
@@ -610,6 +618,8 @@ pub fn main() -> Result<()> {
                 root: crate::report::reproduce::default_root(),
                 seeds,
                 slurm: slurm.then(|| slurm_args.options(Default::default(), data_dir)),
+                set,
+                rows,
             })?;
             anyhow::ensure!(
                 failed == 0,

@@ -244,3 +244,26 @@ fn a_robustness_table_has_levels_and_curvature_per_row() {
     assert!(root.join("results/tables/r-smoke-adding-gaussian.svg").exists());
     assert!(root.join("results/tables/r-smoke.h5").exists());
 }
+
+/// `--rows` trains and shows only the rows named (from 1); `--set` applies to every row and
+/// the header says so.
+#[test]
+fn rows_and_set_select_and_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(root, "t", TABLE);
+    let out = lrnn(root, &["reproduce", "t", "--rows", "2", "--set", "train.lr=0.02"]);
+    assert!(out.contains("1 rows, 1 to run"), "{out}");
+    let table = std::fs::read_to_string(root.join("results/tables/t-smoke.csv")).unwrap();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains("Lipschitz, N=24") && !table.contains("Lipschitz, N=16"));
+    let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
+    assert!(md.contains("`train.lr=0.02`"), "{md}");
+    let runs: Vec<_> = std::fs::read_dir(root.join("results/runs/adding")).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1);
+    let spec = std::fs::read_to_string(runs[0].path().join("spec.toml")).unwrap();
+    assert!(spec.contains("lr = 0.02") && spec.contains("hidden = 24"), "{spec}");
+    let err = common::lrnn(root, &["reproduce", "t", "--rows", "3"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("the table has rows 1 to 2"));
+}

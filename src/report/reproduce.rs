@@ -150,6 +150,10 @@ pub struct Options {
     /// Submit the rows not done to Slurm (the table is a sweep over its rows) instead of
     /// training them here; the table then shows what is done so far.
     pub slurm: Option<crate::report::slurm::SubmitOptions>,
+    /// `--set` overrides applied to every row, after the profile's and the row's.
+    pub set: Vec<String>,
+    /// The rows to train and show, numbered from 1 in the table file's order (empty: all).
+    pub rows: Vec<usize>,
 }
 
 /// The project root: the current directory if it has `experiments/tables`, else the source tree.
@@ -213,8 +217,14 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     } else {
         opts.seeds.iter().copied().map(Some).collect()
     };
+    if let Some(bad) = opts.rows.iter().find(|&&r| r == 0 || r > def.rows.len()) {
+        return Err(Error::spec(&path, "rows", format!("--rows {bad}: the table has rows 1 to {}", def.rows.len())));
+    }
     let mut planned = Vec::new();
     for (i, row) in def.rows.iter().enumerate() {
+        if !opts.rows.is_empty() && !opts.rows.contains(&(i + 1)) {
+            continue;
+        }
         let spec_path = path
             .parent()
             .expect("table file has a folder")
@@ -222,6 +232,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         for seed in &seeds {
             let mut overrides = profile.set.clone();
             overrides.extend(row.set.iter().cloned());
+            overrides.extend(opts.set.iter().cloned());
             overrides.extend(seed.map(|s| format!("train.seed={s}")));
             let spec = Spec::load(&spec_path, &overrides)?;
             let id = runs::run_id(&spec, &runs::spec_name(&spec_path));
@@ -243,6 +254,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         .iter()
         .filter(|p| !RunInfo::read(&p.dir).is_ok_and(|i| i.state() == State::Done))
         .collect();
+    let selected = planned.iter().map(|p| p.row).collect::<std::collections::BTreeSet<_>>().len();
     let seeds_note = if opts.seeds.is_empty() {
         String::new()
     } else {
@@ -253,7 +265,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             "table {} ({} profile): {} rows{seeds_note}, {} not done: to Slurm",
             opts.table,
             opts.profile,
-            def.rows.len(),
+            selected,
             pending.len()
         );
         submit_rows(&path, opts, &planned, slurm)?;
@@ -262,7 +274,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             "table {} ({} profile): {} rows{seeds_note}, {} to run, {jobs} at a time on {threads} core(s) each",
             opts.table,
             opts.profile,
-            def.rows.len(),
+            selected,
             pending.len()
         );
         run_rows(&pending, opts, jobs);
@@ -277,6 +289,9 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     // Named by profile: a smoke table never overwrites a quick or full one.
     let name = format!("{}-{}", opts.table, opts.profile);
     let mut header = header(&def, &opts.profile, profile, &records);
+    if !opts.set.is_empty() {
+        header.insert(1, format!("Overrides of this call (`--set`, every row): `{}`", opts.set.join("`, `")));
+    }
     let frame = match def.kind {
         TableKind::Accuracy => {
             let published = read_published(&opts.root.join("baselines"))?;
