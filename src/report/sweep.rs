@@ -747,6 +747,8 @@ pub fn collect(sweep_path: &Path, results: &Path) -> Result<Collected> {
                 .map(|v| v.to_string())
         };
         match (get("mean"), get("std"), get("n")) {
+            // One seed has no spread to show.
+            (Some(m), Some(s), Some(n)) if m != "null" && s == "null" => format!("{m} ({n})"),
             (Some(m), Some(s), Some(n)) if m != "null" => format!("{m} ± {s} ({n})"),
             _ => "—".into(),
         }
