@@ -102,27 +102,15 @@ pub fn training_batches(
     batch: usize,
     seed: u64,
 ) -> Result<Vec<Batch<f64>>> {
-    let task = spec.load_task(data_dir)?;
-    let available = task.num_batches(SplitName::Train, batch) * batch;
-    if samples == 0 || samples > available {
+    let (batches, _) =
+        crate::report::robustness::sequences(spec, data_dir, SplitName::Train, samples, batch, seed)?;
+    let got: usize = batches.iter().map(|b| b.size).sum();
+    if got < samples {
         return Err(Error::Data(format!(
-            "--samples {samples}: the training split has {available} sequences in batches of {batch}"
+            "--samples {samples}: the training split has {got} sequences in batches of {batch}"
         )));
     }
-    let mut out = Vec::new();
-    let mut left = samples;
-    let mut i = 0;
-    while left > 0 {
-        let mut b = task.batch(SplitName::Train, batch, seed, 0, i);
-        if b.size > left {
-            b = b.shard(0..left);
-        }
-        b.carry = false;
-        left -= b.size;
-        out.push(b.cast());
-        i += 1;
-    }
-    Ok(out)
+    Ok(batches.iter().map(Batch::cast).collect())
 }
 
 /// Estimates what `opts` asks of the loss over `batches` at the checkpoint.

@@ -142,16 +142,28 @@ fn evaluate(model: &Model<f32>, p: &Params<f32>, batches: &[Batch<f32>], metric:
 
 /// The first `samples` test sequences in batches of `batch`, each from a zero state.
 pub fn test_batches(spec: &Spec, data_dir: Option<&Path>, samples: usize, batch: usize) -> Result<(Vec<Batch<f32>>, Metric)> {
+    sequences(spec, data_dir, SplitName::Test, samples, batch, 0)
+}
+
+/// The first `samples` sequences of `split` in the order `seed` draws for epoch 0, in
+/// batches of `batch`, each from a zero state (a streamed task's segments taken one by one).
+pub fn sequences(
+    spec: &Spec,
+    data_dir: Option<&Path>,
+    split: SplitName,
+    samples: usize,
+    batch: usize,
+    seed: u64,
+) -> Result<(Vec<Batch<f32>>, Metric)> {
     let task = spec.load_task(data_dir)?;
-    let available = task.num_batches(SplitName::Test, batch) * batch;
-    let samples = samples.min(available);
-    if samples == 0 {
-        return Err(Error::Data("the test split is empty".into()));
+    let available = task.num_batches(split, batch) * batch;
+    if samples == 0 || available == 0 {
+        return Err(Error::Data(format!("no sequences to take: {samples} asked, the split has {available}")));
     }
     let mut out = Vec::new();
-    let (mut left, mut i) = (samples, 0);
+    let (mut left, mut i) = (samples.min(available), 0);
     while left > 0 {
-        let mut b = task.batch(SplitName::Test, batch, 0, 0, i);
+        let mut b = task.batch(split, batch, seed, 0, i);
         if b.size > left {
             b = b.shard(0..left);
         }
