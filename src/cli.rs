@@ -658,7 +658,9 @@ pub fn main() -> Result<()> {
                 ("salt_pepper", salt_pepper),
                 ("params", params),
             ] {
-                if let (Some(l), Some(slot)) = (given, opts.levels.iter_mut().find(|(k, _)| k == kind)) {
+                if let (Some(l), Some(slot)) =
+                    (given, opts.levels.iter_mut().find(|(k, _)| k == kind))
+                {
                     slot.1 = l;
                 }
             }
@@ -666,10 +668,16 @@ pub fn main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                println!("test_{} on {} sequences: clean {:.4}", r.metric, r.samples, r.clean);
+                println!(
+                    "test_{} on {} sequences: clean {:.4}",
+                    r.metric, r.samples, r.clean
+                );
                 for (kind, levels) in &r.perturbations {
                     for l in levels {
-                        println!("{kind:<15} {:>8} {:.4} ± {:.4} ({} draws)", l.level, l.mean, l.stderr, l.draws);
+                        println!(
+                            "{kind:<15} {:>8} {:.4} ± {:.4} ({} draws)",
+                            l.level, l.mean, l.stderr, l.draws
+                        );
                     }
                 }
             }
@@ -737,8 +745,16 @@ pub fn main() -> Result<()> {
                         .unwrap_or(std::path::Path::new("."))
                         .join("hessian-density.svg")
                 });
-                hessian::density_figure(&path, &format!("Hessian eigenvalue density: {}", checkpoint.display()), nodes)?;
-                println!("density: {} SLQ nodes, figure {}", nodes.len(), path.display());
+                hessian::density_figure(
+                    &path,
+                    &format!("Hessian eigenvalue density: {}", checkpoint.display()),
+                    nodes,
+                )?;
+                println!(
+                    "density: {} SLQ nodes, figure {}",
+                    nodes.len(),
+                    path.display()
+                );
             }
             if json {
                 println!("{}", serde_json::to_string(&r)?);
@@ -759,7 +775,12 @@ pub fn main() -> Result<()> {
             let s = Spec::load(&spec, &[])?;
             let lipschitz = s.model.kind() == "lipschitz";
             let lyap = if lyapunov || !lipschitz {
-                Some(crate::report::analysis::lyapunov(&s, &checkpoint, data_dir.as_deref(), samples)?)
+                Some(crate::report::analysis::lyapunov(
+                    &s,
+                    &checkpoint,
+                    data_dir.as_deref(),
+                    samples,
+                )?)
             } else {
                 None
             };
@@ -780,7 +801,11 @@ pub fn main() -> Result<()> {
                     }
                     println!(
                         "condition (a), A_sym negative definite and sigma_min(A_sym) > sigma_max(W): {}",
-                        if cert.stable { "holds" } else { "does not hold" }
+                        if cert.stable {
+                            "holds"
+                        } else {
+                            "does not hold"
+                        }
                     );
                 }
                 merge(&mut out, serde_json::to_value(&cert)?);
@@ -859,12 +884,8 @@ pub fn main() -> Result<()> {
                 crate::report::sweep::sweep_dir(&results, &sweep)
                     .join(crate::report::sweep::PLAN_FILE)
             };
-            let code = crate::report::slurm::run_point(
-                &plan_path,
-                &results,
-                index,
-                data_dir.as_deref(),
-            )?;
+            let code =
+                crate::report::slurm::run_point(&plan_path, &results, index, data_dir.as_deref())?;
             if code != 0 {
                 std::process::exit(code);
             }
@@ -878,9 +899,8 @@ pub fn main() -> Result<()> {
                 },
         } => {
             let plan = crate::report::sweep::plan(&sweep, &results)?;
-            let live = crate::report::slurm::live(&crate::report::sweep::sweep_dir(
-                &results, &sweep,
-            ));
+            let live =
+                crate::report::slurm::live(&crate::report::sweep::sweep_dir(&results, &sweep));
             let states = crate::report::sweep::states_with(&plan, &results, &live);
             let mut counts = std::collections::BTreeMap::<&str, usize>::new();
             for s in &states {
@@ -908,7 +928,10 @@ pub fn main() -> Result<()> {
                     .error
                     .as_deref()
                     .map_or(String::new(), |e| format!("  error: {e}"));
-                let node = s.node.as_deref().map_or(String::new(), |n| format!(" [{n}]"));
+                let node = s
+                    .node
+                    .as_deref()
+                    .map_or(String::new(), |n| format!(" [{n}]"));
                 println!("{:>4}  {:<12} {}{node}{err}", s.index, s.state, s.id);
             }
         }

@@ -454,7 +454,10 @@ fn the_results_directory_comes_from_lrnn_results_dir() {
     .unwrap();
     let with_env = |args: &[&str]| {
         common::output_ok(
-            common::lrnn_command(d, args).env("LRNN_RESULTS_DIR", d.join("elsewhere")).output().unwrap(),
+            common::lrnn_command(d, args)
+                .env("LRNN_RESULTS_DIR", d.join("elsewhere"))
+                .output()
+                .unwrap(),
             args,
         )
     };

@@ -96,8 +96,13 @@ fn reference_runs_keep_their_run_ids() {
     let mut checked = 0;
     for task in tasks.flatten() {
         // Beside the run folders: tables and sweeps copied there as measured (no run.json).
-        let Ok(entries) = std::fs::read_dir(task.path()) else { continue };
-        for run in entries.flatten().filter(|r| r.path().join(runs::RUN_FILE).is_file()) {
+        let Ok(entries) = std::fs::read_dir(task.path()) else {
+            continue;
+        };
+        for run in entries
+            .flatten()
+            .filter(|r| r.path().join(runs::RUN_FILE).is_file())
+        {
             let name = run.file_name().to_string_lossy().into_owned();
             let task_name = task.file_name().to_string_lossy().into_owned();
             // `<spec name>-s<seed>-<hash>`: the spec is experiments/<task>/<spec name>.toml.

@@ -159,7 +159,16 @@ fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     project(root, "t", TABLE);
     let out = lrnn(
         root,
-        &["reproduce", "t", "--profile", "smoke", "--jobs", "2", "--seeds", "1,2,3"],
+        &[
+            "reproduce",
+            "t",
+            "--profile",
+            "smoke",
+            "--jobs",
+            "2",
+            "--seeds",
+            "1,2,3",
+        ],
     );
     assert!(out.contains("2 rows × 3 seeds, 6 to run"), "{out}");
     let mut r = csv::Reader::from_path(root.join("results/tables/t-smoke.csv")).unwrap();
@@ -178,20 +187,29 @@ fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     let values: Vec<f64> = ids
         .iter()
         .map(|id| {
-            let rec = lrnn::experiment::runs::RunRecord::read(&root.join("results/runs").join(id)).unwrap();
-            lrnn::report::results::Summary::of(&rec).test_at_best_val.unwrap()
+            let rec = lrnn::experiment::runs::RunRecord::read(&root.join("results/runs").join(id))
+                .unwrap();
+            lrnn::report::results::Summary::of(&rec)
+                .test_at_best_val
+                .unwrap()
         })
         .collect();
     let mean = values.iter().sum::<f64>() / 3.0;
     let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
     let got: f64 = col(0, "ours").parse().unwrap();
     let got_std: f64 = col(0, "ours_std").parse().unwrap();
-    assert!((got - mean).abs() < 1e-12 && (got_std - std).abs() < 1e-12, "{got} ± {got_std} vs {mean} ± {std}");
+    assert!(
+        (got - mean).abs() < 1e-12 && (got_std - std).abs() < 1e-12,
+        "{got} ± {got_std} vs {mean} ± {std}"
+    );
     assert!(std > 0.0, "the seeds gave the same numbers: {values:?}");
     let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
     assert!(md.contains(" ± ") && md.contains("Seeds [1, 2, 3]"), "{md}");
     // Seed 1 is the spec's own: the table without --seeds finds that run, trains nothing.
-    let plain = lrnn(root, &["reproduce", "t", "--profile", "smoke", "--jobs", "2"]);
+    let plain = lrnn(
+        root,
+        &["reproduce", "t", "--profile", "smoke", "--jobs", "2"],
+    );
     assert!(plain.contains("0 to run"), "{plain}");
 }
 
@@ -227,21 +245,38 @@ fn a_robustness_table_has_levels_and_curvature_per_row() {
     let root = dir.path();
     project(root, "r", ROBUST);
     let out = lrnn(root, &["reproduce", "r", "--jobs", "2"]);
-    assert!(out.contains("Protocol: test metric on the first 64 test sequences"), "{out}");
+    assert!(
+        out.contains("Protocol: test metric on the first 64 test sequences"),
+        "{out}"
+    );
     let mut r = csv::Reader::from_path(root.join("results/tables/r-smoke.csv")).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
     let col = |i: usize, name: &str| -> f64 {
-        let j = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name} in {header:?}"));
+        let j = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"));
         rows[i][j].parse().unwrap()
     };
     for i in 0..2 {
-        assert_eq!(col(i, "gaussian_0"), col(i, "clean"), "level 0 is the clean metric");
-        assert_ne!(col(i, "gaussian_0.5"), col(i, "clean"), "noise changes the metric");
+        assert_eq!(
+            col(i, "gaussian_0"),
+            col(i, "clean"),
+            "level 0 is the clean metric"
+        );
+        assert_ne!(
+            col(i, "gaussian_0.5"),
+            col(i, "clean"),
+            "noise changes the metric"
+        );
         assert!(col(i, "lambda_max").is_finite() && col(i, "trace_stderr") > 0.0);
     }
-    assert!(root.join("results/tables/r-smoke-adding-gaussian.svg").exists());
+    assert!(
+        root.join("results/tables/r-smoke-adding-gaussian.svg")
+            .exists()
+    );
     assert!(root.join("results/tables/r-smoke.h5").exists());
 }
 
@@ -252,17 +287,26 @@ fn rows_and_set_select_and_override() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     project(root, "t", TABLE);
-    let out = lrnn(root, &["reproduce", "t", "--rows", "2", "--set", "train.lr=0.02"]);
+    let out = lrnn(
+        root,
+        &["reproduce", "t", "--rows", "2", "--set", "train.lr=0.02"],
+    );
     assert!(out.contains("1 rows, 1 to run"), "{out}");
     let table = std::fs::read_to_string(root.join("results/tables/t-smoke.csv")).unwrap();
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(table.contains("Lipschitz, N=24") && !table.contains("Lipschitz, N=16"));
     let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
     assert!(md.contains("`train.lr=0.02`"), "{md}");
-    let runs: Vec<_> = std::fs::read_dir(root.join("results/runs/adding")).unwrap().flatten().collect();
+    let runs: Vec<_> = std::fs::read_dir(root.join("results/runs/adding"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(runs.len(), 1);
     let spec = std::fs::read_to_string(runs[0].path().join("spec.toml")).unwrap();
-    assert!(spec.contains("lr = 0.02") && spec.contains("hidden = 24"), "{spec}");
+    assert!(
+        spec.contains("lr = 0.02") && spec.contains("hidden = 24"),
+        "{spec}"
+    );
     let err = common::lrnn(root, &["reproduce", "t", "--rows", "3"]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("the table has rows 1 to 2"));

@@ -22,7 +22,15 @@ lr = 0.01
 "#;
 
 fn report(dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["analyze", "robustness", "--run", "run", "--draws", "3", "--json"];
+    let mut args = vec![
+        "analyze",
+        "robustness",
+        "--run",
+        "run",
+        "--draws",
+        "3",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let out = common::lrnn_ok(dir, &args);
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
@@ -34,7 +42,17 @@ fn zero_noise_is_the_clean_metric_and_noise_hurts() {
     let d = dir.path();
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
     common::lrnn_ok(d, &["run", "spec.toml", "--out", "run"]);
-    let r = report(d, &["--gaussian", "0,0.5", "--params", "0,0.5", "--salt-pepper", "0,0.3"]);
+    let r = report(
+        d,
+        &[
+            "--gaussian",
+            "0,0.5",
+            "--params",
+            "0,0.5",
+            "--salt-pepper",
+            "0,0.3",
+        ],
+    );
     assert_eq!(r["metric"], "mse");
     assert_eq!(r["samples"], 256);
     let clean = r["clean"].as_f64().unwrap();
@@ -47,13 +65,30 @@ fn zero_noise_is_the_clean_metric_and_noise_hurts() {
             assert_eq!(levels.len(), 4, "the default levels");
             continue;
         }
-        assert_eq!(levels[0]["mean"].as_f64().unwrap(), clean, "{name} at level 0");
+        assert_eq!(
+            levels[0]["mean"].as_f64().unwrap(),
+            clean,
+            "{name} at level 0"
+        );
         assert_eq!(levels[0]["stderr"].as_f64().unwrap(), 0.0);
         let noisy = levels[1]["mean"].as_f64().unwrap();
         assert!(noisy > 1.2 * clean, "{name}: {noisy} vs clean {clean}");
-        assert!(levels[1]["stderr"].as_f64().unwrap() > 0.0, "{name}: draws differ");
+        assert!(
+            levels[1]["stderr"].as_f64().unwrap() > 0.0,
+            "{name}: draws differ"
+        );
     }
     // Seeded: the same command, the same numbers.
-    let again = report(d, &["--gaussian", "0,0.5", "--params", "0,0.5", "--salt-pepper", "0,0.3"]);
+    let again = report(
+        d,
+        &[
+            "--gaussian",
+            "0,0.5",
+            "--params",
+            "0,0.5",
+            "--salt-pepper",
+            "0,0.3",
+        ],
+    );
     assert_eq!(again, r);
 }

@@ -44,7 +44,13 @@ fn slurm(conf: &Path, program: &str, args: &[&str]) -> String {
 
 /// `lrnn` with the cluster's configuration.
 fn lrnn_on(conf: &Path, cwd: &Path, args: &[&str]) -> String {
-    common::output_ok(lrnn_command(cwd, args).env("SLURM_CONF", conf).output().unwrap(), args)
+    common::output_ok(
+        lrnn_command(cwd, args)
+            .env("SLURM_CONF", conf)
+            .output()
+            .unwrap(),
+        args,
+    )
 }
 
 fn status(conf: &Path, cwd: &Path, sweep: &str) -> serde_json::Value {
@@ -121,15 +127,27 @@ fn a_failed_point_is_resubmitted_alone_and_collect_has_every_point_once() {
     std::fs::write(d.join("t8.toml"), eight_points("1e42")).unwrap();
     let max_array: usize = slurm(&conf, "scontrol", &["show", "config"])
         .lines()
-        .find_map(|l| l.strip_prefix("MaxArraySize")?.trim_start_matches([' ', '=']).parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("MaxArraySize")?
+                .trim_start_matches([' ', '='])
+                .parse()
+                .ok()
+        })
         .unwrap();
 
     let started = Instant::now();
-    let out = lrnn_on(&conf, d, &["sweep", "submit", "t8.toml", "--results", "res"]);
+    let out = lrnn_on(
+        &conf,
+        d,
+        &["sweep", "submit", "t8.toml", "--results", "res"],
+    );
     let first = submissions(d, "t8");
     assert_eq!(first.len(), 8usize.div_ceil(max_array), "{out}");
     if max_array == 4 {
-        assert_eq!(first[1]["offset"], 4, "the second chunk starts at point 4: {out}");
+        assert_eq!(
+            first[1]["offset"], 4,
+            "the second chunk starts at point 4: {out}"
+        );
         assert_eq!(first[1]["array"], "0-3");
     }
     // `submit` returns at once and leaves nothing behind it.
@@ -149,7 +167,11 @@ fn a_failed_point_is_resubmitted_alone_and_collect_has_every_point_once() {
     );
     // Slurm saw it fail: the task exited non-zero.
     let job = first[0]["job_id"].as_u64().unwrap().to_string();
-    let tasks = slurm(&conf, "squeue", &["-h", "-r", "-t", "all", "-j", &job, "-o", "%K|%T"]);
+    let tasks = slurm(
+        &conf,
+        "squeue",
+        &["-h", "-r", "-t", "all", "-j", &job, "-o", "%K|%T"],
+    );
     assert!(tasks.lines().any(|l| l == "3|FAILED"), "{tasks}");
     let log = std::fs::read_dir(d.join("res/sweeps/t8/slurm-logs"))
         .unwrap()
@@ -167,10 +189,18 @@ fn a_failed_point_is_resubmitted_alone_and_collect_has_every_point_once() {
             (p, run)
         })
         .collect();
-    let out = lrnn_on(&conf, d, &["sweep", "submit", "t8.toml", "--results", "res"]);
+    let out = lrnn_on(
+        &conf,
+        d,
+        &["sweep", "submit", "t8.toml", "--results", "res"],
+    );
     let all = submissions(d, "t8");
     assert_eq!(all.len(), first.len() + 1, "{out}");
-    assert_eq!(all.last().unwrap()["indices"], serde_json::json!([8]), "{out}");
+    assert_eq!(
+        all.last().unwrap()["indices"],
+        serde_json::json!([8]),
+        "{out}"
+    );
     let s = settle(&conf, d, "t8.toml", Duration::from_secs(120));
     assert_eq!(count(&s, "done"), 8, "{s}");
     // None of the first eight folders (the retired failed one included) was touched.
@@ -183,7 +213,11 @@ fn a_failed_point_is_resubmitted_alone_and_collect_has_every_point_once() {
         );
     }
 
-    lrnn_on(&conf, d, &["sweep", "collect", "t8.toml", "--results", "res"]);
+    lrnn_on(
+        &conf,
+        d,
+        &["sweep", "collect", "t8.toml", "--results", "res"],
+    );
     eprintln!(
         "8-point sweep, submit to collect (with one resubmission): {:.1} s",
         started.elapsed().as_secs_f64()
@@ -195,7 +229,10 @@ fn a_failed_point_is_resubmitted_alone_and_collect_has_every_point_once() {
         rows.iter().map(|r| r.split(',').nth(1).unwrap()).collect();
     assert_eq!(ids.len(), 8, "a point is listed twice: {points}");
     let grouped = std::fs::read_to_string(d.join("res/sweeps/t8/grouped.csv")).unwrap();
-    assert!(grouped.lines().next().unwrap().contains("test_mse_mean"), "{grouped}");
+    assert!(
+        grouped.lines().next().unwrap().contains("test_mse_mean"),
+        "{grouped}"
+    );
 
     // The points ran on both nodes, as their run folders record.
     let nodes: std::collections::BTreeSet<String> = s["states"]
@@ -230,7 +267,12 @@ fn numbers(path: &Path) -> Vec<String> {
 
 /// A one-point sweep `NAME.toml` of epochs of 500 steps (a few seconds each on one core),
 /// submitted: its plan, its array task (`JOB_0`) and its run folder.
-fn submit_long_point(conf: &Path, d: &Path, name: &str, seed: u64) -> (serde_json::Value, String, PathBuf) {
+fn submit_long_point(
+    conf: &Path,
+    d: &Path,
+    name: &str,
+    seed: u64,
+) -> (serde_json::Value, String, PathBuf) {
     std::fs::write(d.join("base.toml"), BASE).unwrap();
     let set = r#"set = ["model.hidden=64", "task.seq_len=400", "task.train_size=16000", "train.log_every=20", "train.lr_decay=0.5"]"#;
     std::fs::write(
@@ -238,13 +280,25 @@ fn submit_long_point(conf: &Path, d: &Path, name: &str, seed: u64) -> (serde_jso
         format!("base = \"base.toml\"\n{set}\n[grid]\n\"train.seed\" = [{seed}]\n"),
     )
     .unwrap();
-    lrnn_on(conf, d, &["sweep", "submit", &format!("{name}.toml"), "--results", "res"]);
+    lrnn_on(
+        conf,
+        d,
+        &[
+            "sweep",
+            "submit",
+            &format!("{name}.toml"),
+            "--results",
+            "res",
+        ],
+    );
     let job = submissions(d, name)[0]["job_id"].as_u64().unwrap();
     let plan: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(d.join(format!("res/sweeps/{name}/plan.json"))).unwrap(),
     )
     .unwrap();
-    let run = d.join("res/runs").join(plan["points"][0]["id"].as_str().unwrap());
+    let run = d
+        .join("res/runs")
+        .join(plan["points"][0]["id"].as_str().unwrap());
     (plan, format!("{job}_0"), run)
 }
 
@@ -252,7 +306,10 @@ fn submit_long_point(conf: &Path, d: &Path, name: &str, seed: u64) -> (serde_jso
 fn wait_for(run: &Path, what: &str) {
     let start = Instant::now();
     while !std::fs::read_to_string(run.join("log.txt")).is_ok_and(|l| l.contains(what)) {
-        assert!(start.elapsed() < Duration::from_secs(180), "no `{what}` in the log");
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no `{what}` in the log"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -288,7 +345,10 @@ fn usr1_mid_epoch_checkpoints_requeues_and_ends_bit_for_bit() {
         args.extend(["--set", o.as_str()]);
     }
     lrnn_ok(d, &args);
-    assert_eq!(numbers(&run.join("metrics.csv")), numbers(&d.join("plain/metrics.csv")));
+    assert_eq!(
+        numbers(&run.join("metrics.csv")),
+        numbers(&d.join("plain/metrics.csv"))
+    );
 }
 
 /// `reproduce --slurm`: the table's runs (rows × seeds) go to the cluster as a sweep over its
@@ -302,7 +362,11 @@ fn reproduce_submits_a_tables_rows_and_seeds_to_slurm() {
     for sub in ["experiments/adding", "experiments/tables", "baselines"] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
-    std::fs::write(d.join("experiments/adding/a.toml"), BASE.replace("lr_decay_epochs = [0]\n", "")).unwrap();
+    std::fs::write(
+        d.join("experiments/adding/a.toml"),
+        BASE.replace("lr_decay_epochs = [0]\n", ""),
+    )
+    .unwrap();
     std::fs::write(
         d.join("experiments/tables/t.toml"),
         "title = \"t\"\n[profiles.smoke]\nabout = \"two epochs\"\n\
@@ -315,7 +379,15 @@ fn reproduce_submits_a_tables_rows_and_seeds_to_slurm() {
         "table,task,model,hidden,params,metric,value,confirmed,source\n",
     )
     .unwrap();
-    let args = ["reproduce", "t", "--seeds", "1,2", "--slurm", "--results", "res"];
+    let args = [
+        "reproduce",
+        "t",
+        "--seeds",
+        "1,2",
+        "--slurm",
+        "--results",
+        "res",
+    ];
     let out = lrnn_on(&conf, d, &args);
     assert!(out.contains("submitted job"), "{out}");
     let subs = submissions(d, "table-t-smoke");
@@ -323,8 +395,14 @@ fn reproduce_submits_a_tables_rows_and_seeds_to_slurm() {
     assert_eq!(subs[0]["indices"], serde_json::json!([0, 1, 2, 3]));
     let job = subs[0]["job_id"].as_u64().unwrap().to_string();
     let start = Instant::now();
-    while !slurm(&conf, "squeue", &["-h", "-r", "-j", &job, "-t", "PD,R,CG"]).trim().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(180), "the table's jobs did not end");
+    while !slurm(&conf, "squeue", &["-h", "-r", "-j", &job, "-t", "PD,R,CG"])
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the table's jobs did not end"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let out = lrnn_on(&conf, d, &args);
@@ -351,7 +429,10 @@ fn sigterm_requeues_a_running_point_but_scancel_leaves_it_for_the_next_submit() 
     wait_for(&run, "epoch 1 step 100/");
     slurm(&conf, "scancel", &["--signal=TERM", "--batch", &task]);
     wait_for(&run, "resuming from");
-    assert_eq!(RunInfo::read(&run).unwrap().slurm.slurm_restart_count, Some(1));
+    assert_eq!(
+        RunInfo::read(&run).unwrap().slurm.slurm_restart_count,
+        Some(1)
+    );
 
     wait_for(&run, "epoch 1 step 300/");
     slurm(&conf, "scancel", &[&task]);
@@ -359,10 +440,18 @@ fn sigterm_requeues_a_running_point_but_scancel_leaves_it_for_the_next_submit() 
     std::thread::sleep(Duration::from_secs(15));
     let s = status(&conf, d, "c1.toml");
     assert_eq!(count(&s, "interrupted"), 1, "{s}");
-    let state = slurm(&conf, "squeue", &["-h", "-t", "all", "-j", &task, "-o", "%T"]);
+    let state = slurm(
+        &conf,
+        "squeue",
+        &["-h", "-t", "all", "-j", &task, "-o", "%T"],
+    );
     assert_eq!(state.trim(), "CANCELLED");
 
-    lrnn_on(&conf, d, &["sweep", "submit", "c1.toml", "--results", "res"]);
+    lrnn_on(
+        &conf,
+        d,
+        &["sweep", "submit", "c1.toml", "--results", "res"],
+    );
     let s = settle(&conf, d, "c1.toml", Duration::from_secs(180));
     assert_eq!(count(&s, "done"), 1, "{s}");
     let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
@@ -380,7 +469,17 @@ fn a_refused_array_fails_submit_and_says_what_was_submitted() {
     std::fs::write(d.join("t8.toml"), eight_points("0.5")).unwrap();
     let out = lrnn_command(
         d,
-        &["sweep", "submit", "t8.toml", "--results", "res", "--partition", "nosuch", "--max-running", "2"],
+        &[
+            "sweep",
+            "submit",
+            "t8.toml",
+            "--results",
+            "res",
+            "--partition",
+            "nosuch",
+            "--max-running",
+            "2",
+        ],
     )
     .env("SLURM_CONF", &conf)
     .output()
@@ -388,7 +487,8 @@ fn a_refused_array_fails_submit_and_says_what_was_submitted() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("submitted before the refusal: nothing") && err.contains("[0, 1, 2, 3, 4, 5, 6, 7] were not submitted"),
+        err.contains("submitted before the refusal: nothing")
+            && err.contains("[0, 1, 2, 3, 4, 5, 6, 7] were not submitted"),
         "{err}"
     );
     assert!(submissions(d, "t8").is_empty());

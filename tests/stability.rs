@@ -94,19 +94,45 @@ fn stability_of_any_cell_reports_its_largest_lyapunov_exponent() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let spec = |kind: &str| {
-        format!("[model]\nkind = \"{kind}\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = 0.01\n")
+        format!(
+            "[model]\nkind = \"{kind}\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 64\nval_size = 32\ntest_size = 32\n[train]\nepochs = 1\nbatch_size = 32\nlr = 0.01\n"
+        )
     };
     for kind in ["gru", "lipschitz"] {
         std::fs::write(d.join(format!("{kind}.toml")), spec(kind)).unwrap();
         common::lrnn_ok(d, &["run", &format!("{kind}.toml"), "--out", kind]);
     }
-    let out = common::lrnn_ok(d, &["analyze", "stability", "--run", "gru", "--json", "--samples", "16"]);
+    let out = common::lrnn_ok(
+        d,
+        &[
+            "analyze",
+            "stability",
+            "--run",
+            "gru",
+            "--json",
+            "--samples",
+            "16",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(v["kind"], "gru");
     assert_eq!(v["lyapunov_samples"], 16);
     assert!(v["lyapunov_max"].as_f64().unwrap().is_finite(), "{v}");
     assert!(v.get("max_re_eig_a").is_none());
-    let out = common::lrnn_ok(d, &["analyze", "stability", "--run", "lipschitz", "--json", "--lyapunov"]);
+    let out = common::lrnn_ok(
+        d,
+        &[
+            "analyze",
+            "stability",
+            "--run",
+            "lipschitz",
+            "--json",
+            "--lyapunov",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert!(v["max_re_eig_a"].is_f64() && v["lyapunov_max"].is_f64(), "{v}");
+    assert!(
+        v["max_re_eig_a"].is_f64() && v["lyapunov_max"].is_f64(),
+        "{v}"
+    );
 }

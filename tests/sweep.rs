@@ -215,16 +215,35 @@ fn submit_dry_run_writes_the_script_and_submits_nothing() {
         "s.toml",
         "base = \"base.toml\"\n[grid]\n\"train.seed\" = [1, 2, 3]\n[slurm]\ntime = \"00:05:00\"\nmax_running = 2\n",
     );
-    let out = common::lrnn_command(dir.path(), &["sweep", "submit", "s.toml", "--dry-run", "--mem", "3G"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = common::lrnn_command(
+        dir.path(),
+        &["sweep", "submit", "s.toml", "--dry-run", "--mem", "3G"],
+    )
+    .env("PATH", "/nonexistent")
+    .output()
+    .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("--array=0-2%2") && text.contains("LRNN_INDEX_OFFSET=0"), "{text}");
-    let script = std::fs::read_to_string(dir.path().join("results/sweeps/s/submit.sbatch")).unwrap();
-    for line in ["#SBATCH --time=00:05:00", "#SBATCH --mem=3G", "#SBATCH --requeue"] {
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("--array=0-2%2") && text.contains("LRNN_INDEX_OFFSET=0"),
+        "{text}"
+    );
+    let script =
+        std::fs::read_to_string(dir.path().join("results/sweeps/s/submit.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --time=00:05:00",
+        "#SBATCH --mem=3G",
+        "#SBATCH --requeue",
+    ] {
         assert!(script.contains(line), "{script}");
     }
-    assert!(!dir.path().join("results/sweeps/s/submissions.jsonl").exists());
+    assert!(
+        !dir.path()
+            .join("results/sweeps/s/submissions.jsonl")
+            .exists()
+    );
 }

@@ -41,7 +41,10 @@ pub struct Lanczos {
 impl Lanczos {
     pub fn new(start: &[f64]) -> Self {
         let s = norm(start);
-        assert!(s > 0.0 && s.is_finite(), "a Lanczos start vector is non-zero");
+        assert!(
+            s > 0.0 && s.is_finite(),
+            "a Lanczos start vector is non-zero"
+        );
         Lanczos {
             basis: vec![start.iter().map(|v| v / s).collect()],
             alpha: Vec::new(),
@@ -73,7 +76,12 @@ impl Lanczos {
             }
         }
         let b = norm(&w);
-        let scale = self.alpha.iter().map(|a| a.abs()).fold(0.0, f64::max).max(1e-300);
+        let scale = self
+            .alpha
+            .iter()
+            .map(|a| a.abs())
+            .fold(0.0, f64::max)
+            .max(1e-300);
         if b <= 1e-12 * scale || self.basis.len() == w.len() {
             self.exhausted = true;
             return;
@@ -98,7 +106,11 @@ impl Lanczos {
         }
         let (values, vectors) = symmetric_eigen(t);
         let first = (0..m).map(|k| vectors[[0, k]]).collect();
-        let beta = if self.exhausted { 0.0 } else { self.beta.last().copied().unwrap_or(0.0) };
+        let beta = if self.exhausted {
+            0.0
+        } else {
+            self.beta.last().copied().unwrap_or(0.0)
+        };
         let bounds = (0..m).map(|k| (beta * vectors[[m - 1, k]]).abs()).collect();
         (values, first, bounds)
     }
@@ -296,12 +308,25 @@ mod tests {
     #[test]
     fn lanczos_top_eigenvalues_trace_and_slq_weights() {
         let n = 60;
-        let l: Vec<f64> = (0..n).map(|i| if i < 57 { (i as f64) * 0.01 - 0.2 } else { (i - 55) as f64 }).collect();
+        let l: Vec<f64> = (0..n)
+            .map(|i| {
+                if i < 57 {
+                    (i as f64) * 0.01 - 0.2
+                } else {
+                    (i - 55) as f64
+                }
+            })
+            .collect();
         let a = known(n, &l);
         let mut mv = |v: &[f64]| a.dot(&ndarray::ArrayView1::from(v)).to_vec();
         let top = top_eigenvalues(n, 3, 1, 1e-10, 100, &mut mv);
         for ((got, want), bound) in top.values.iter().zip([4.0, 3.0, 2.0]).zip(&top.bounds) {
-            assert!((got - want).abs() <= bound.max(1e-12), "{:?} ± {:?}", top.values, top.bounds);
+            assert!(
+                (got - want).abs() <= bound.max(1e-12),
+                "{:?} ± {:?}",
+                top.values,
+                top.bounds
+            );
             assert!(*bound <= 1e-10 * want);
         }
         assert!(top.converged && top.steps < n, "{} steps", top.steps);

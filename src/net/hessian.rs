@@ -51,7 +51,12 @@ impl<'a> LossSurface<'a> {
             .batches
             .par_iter()
             .map_init(
-                || (self.model.workspace(1, 1, true), Params::zeros(at.layout.clone())),
+                || {
+                    (
+                        self.model.workspace(1, 1, true),
+                        Params::zeros(at.layout.clone()),
+                    )
+                },
                 |(ws, g), b| {
                     let stats = self.model.forward_backward(at, b, ws, Some(g));
                     (stats.sum, stats.rows, g.data.clone())

@@ -92,7 +92,10 @@ mod tests {
     fn exponents_at_a_fixed_point_are_the_log_of_the_jacobian() {
         let x = Array2::<f64>::zeros((50 * 3, 1));
         let batch = Batch::classes(x, vec![0, 1, 0]);
-        let (m, mut p) = model("lipschitz", "hidden = 8\neps = 0.1\ngamma_a = 2.0\ngamma_w = 2.0");
+        let (m, mut p) = model(
+            "lipschitz",
+            "hidden = 8\neps = 0.1\ngamma_a = 2.0\ngamma_w = 2.0",
+        );
         for name in ["cell/M_A", "cell/M_W", "encoder/bias"] {
             zero(&mut p, name);
         }
@@ -102,7 +105,10 @@ mod tests {
         let (m, mut p) = model("vanilla", "hidden = 8");
         zero(&mut p, "encoder/bias");
         let w = p.layout.find("cell/W").unwrap();
-        p.slice_mut(w).iter_mut().enumerate().for_each(|(i, v)| *v = if i % 9 == 0 { 3.0 } else { 0.0 });
+        p.slice_mut(w)
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = if i % 9 == 0 { 3.0 } else { 0.0 });
         for l in largest_exponents(&m, &p, &batch) {
             assert!((l - 3f64.ln()).abs() < 1e-6, "{l}");
         }

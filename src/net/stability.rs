@@ -95,7 +95,10 @@ pub fn region_boundary(scheme: Scheme, step: f64, points: usize) -> Vec<(f64, f6
                 // √(w) of w = 2e^{iθ} − 1, principal branch.
                 let (wr, wi) = (2.0 * th.cos() - 1.0, 2.0 * th.sin());
                 let m = wr.hypot(wi);
-                let (sr, si) = (((m + wr) / 2.0).sqrt(), ((m - wr) / 2.0).sqrt().copysign(wi));
+                let (sr, si) = (
+                    ((m + wr) / 2.0).sqrt(),
+                    ((m - wr) / 2.0).sqrt().copysign(wi),
+                );
                 out.push((-1.0 + sr, si));
                 out.push((-1.0 - sr, -si));
             }
@@ -172,7 +175,11 @@ mod tests {
                     Scheme::Euler => (1.0 + zr, zi),
                     Scheme::Rk2 => (1.0 + zr + 0.5 * (zr * zr - zi * zi), zi + zr * zi),
                 };
-                assert!((r.hypot(i) - 1.0).abs() < 1e-9, "{scheme:?}: |R| = {}", r.hypot(i));
+                assert!(
+                    (r.hypot(i) - 1.0).abs() < 1e-9,
+                    "{scheme:?}: |R| = {}",
+                    r.hypot(i)
+                );
             }
         }
     }

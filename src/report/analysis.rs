@@ -85,7 +85,12 @@ pub struct Lyapunov {
     pub lyapunov_samples: usize,
 }
 
-pub fn lyapunov(spec: &Spec, checkpoint: &Path, data_dir: Option<&Path>, samples: usize) -> Result<Lyapunov> {
+pub fn lyapunov(
+    spec: &Spec,
+    checkpoint: &Path,
+    data_dir: Option<&Path>,
+    samples: usize,
+) -> Result<Lyapunov> {
     let (model, params) = crate::report::hessian::load(spec, checkpoint)?;
     let batch = spec.train.eval_batch_size.min(samples.max(1));
     let (batches, _) = crate::report::robustness::test_batches(spec, data_dir, samples, batch)?;
@@ -100,7 +105,11 @@ pub fn lyapunov(spec: &Spec, checkpoint: &Path, data_dir: Option<&Path>, samples
     } else {
         f64::NAN
     };
-    Ok(Lyapunov { lyapunov_max: mean, lyapunov_std: std, lyapunov_samples: all.len() })
+    Ok(Lyapunov {
+        lyapunov_max: mean,
+        lyapunov_std: std,
+        lyapunov_samples: all.len(),
+    })
 }
 
 /// The boundary of the spec's scheme's stability region in the plane of A's eigenvalues
@@ -114,7 +123,10 @@ pub fn stability_region(spec: &Spec) -> Option<Series> {
         crate::net::cells::lipschitz::Scheme::Euler => "Euler region |1 + εαλ| ≤ 1",
         crate::net::cells::lipschitz::Scheme::Rk2 => "midpoint region |1 + z + z²/2| ≤ 1, z = εαλ",
     };
-    Some((name.to_string(), crate::net::stability::region_boundary(cfg.scheme, step, 720)))
+    Some((
+        name.to_string(),
+        crate::net::stability::region_boundary(cfg.scheme, step, 720),
+    ))
 }
 
 #[cfg(test)]

@@ -102,8 +102,14 @@ pub fn training_batches(
     batch: usize,
     seed: u64,
 ) -> Result<Vec<Batch<f64>>> {
-    let (batches, _) =
-        crate::report::robustness::sequences(spec, data_dir, SplitName::Train, samples, batch, seed)?;
+    let (batches, _) = crate::report::robustness::sequences(
+        spec,
+        data_dir,
+        SplitName::Train,
+        samples,
+        batch,
+        seed,
+    )?;
     let got: usize = batches.iter().map(|b| b.size).sum();
     if got < samples {
         return Err(Error::Data(format!(
@@ -114,7 +120,12 @@ pub fn training_batches(
 }
 
 /// Estimates what `opts` asks of the loss over `batches` at the checkpoint.
-pub fn analyze(model: &Model<f64>, params: &Params<f64>, batches: &[Batch<f64>], opts: &Options) -> Report {
+pub fn analyze(
+    model: &Model<f64>,
+    params: &Params<f64>,
+    batches: &[Batch<f64>],
+    opts: &Options,
+) -> Report {
     let surface = LossSurface::new(model, params, batches);
     let ((loss, rows), _) = surface.loss_grad(params);
     let n = surface.dim();
@@ -130,10 +141,17 @@ pub fn analyze(model: &Model<f64>, params: &Params<f64>, batches: &[Batch<f64>],
     if opts.trace {
         let t = Instant::now();
         let (tr, se) = lanczos::hutchinson(n, opts.probes, opts.seed ^ 0x7472, &mut mv);
-        (trace, trace_stderr, trace_seconds) = (Some(tr), Some(se), Some(t.elapsed().as_secs_f64()));
+        (trace, trace_stderr, trace_seconds) =
+            (Some(tr), Some(se), Some(t.elapsed().as_secs_f64()));
     }
     let density = opts.density.then(|| {
-        lanczos::slq(n, opts.density_runs, opts.density_steps, opts.seed ^ 0x736c71, &mut mv)
+        lanczos::slq(
+            n,
+            opts.density_runs,
+            opts.density_steps,
+            opts.seed ^ 0x736c71,
+            &mut mv,
+        )
     });
     Report {
         params: n,
@@ -180,7 +198,12 @@ pub enum Source<'a> {
 }
 
 /// Loads the checkpoint and its batches and estimates what `opts` asks.
-pub fn of_checkpoint(spec: &Spec, checkpoint: &Path, source: Source, opts: &Options) -> Result<Report> {
+pub fn of_checkpoint(
+    spec: &Spec,
+    checkpoint: &Path,
+    source: Source,
+    opts: &Options,
+) -> Result<Report> {
     spec.train.configure();
     let (model, params) = load(spec, checkpoint)?;
     let batches = match source {

@@ -40,27 +40,80 @@ pub type Series = (String, Vec<(f64, f64)>);
 
 /// Writes an SVG of `series` `(name, [(epoch, metric)])`, one line with markers each, to `path`.
 pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    xy(path, (title, "epoch", y_label), series, Mark::Curve, 0.02, true)
+    xy(
+        path,
+        (title, "epoch", y_label),
+        series,
+        Mark::Curve,
+        0.02,
+        true,
+    )
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines with a marker at each point.
-pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    xy(path, (title, x_label, y_label), series, Mark::Curve, 0.02, false)
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    xy(
+        path,
+        (title, x_label, y_label),
+        series,
+        Mark::Curve,
+        0.02,
+        false,
+    )
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines: a function sampled densely.
-pub fn curve(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    xy(path, (title, x_label, y_label), series, Mark::Line, 0.0, false)
+pub fn curve(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    xy(
+        path,
+        (title, x_label, y_label),
+        series,
+        Mark::Line,
+        0.0,
+        false,
+    )
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as markers: a metric against a swept value.
-pub fn scatter(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
-    xy(path, (title, x_label, y_label), series, Mark::Scatter, 0.05, false)
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    xy(
+        path,
+        (title, x_label, y_label),
+        series,
+        Mark::Scatter,
+        0.05,
+        false,
+    )
 }
 
 /// An x-y figure of `series` with `(title, x label, y label)`, the x range padded by `x_pad`
 /// of its span.
-fn xy(path: &Path, labels: (&str, &str, &str), series: &[Series], mark: Mark, x_pad: f64, x_whole: bool) -> Result<()> {
+fn xy(
+    path: &Path,
+    labels: (&str, &str, &str),
+    series: &[Series],
+    mark: Mark,
+    x_pad: f64,
+    x_whole: bool,
+) -> Result<()> {
     let sets = finite(series);
     let points = || sets.iter().flat_map(|(_, p)| p.iter());
     let axes = Axes {
@@ -90,7 +143,11 @@ pub fn spectrum(path: &Path, title: &str, sets: &[Series], region: Option<&Serie
     let r = 1.1 * if re.max(im) > 0.0 { re.max(im) } else { 1.0 };
     // The plotting area's width over its height (figure less label areas, margins, caption).
     let aspect = (SIZE.0 as f64 - 72.0 - 32.0) / (SIZE.1 as f64 - 48.0 - 32.0 - 30.0);
-    let (rx, ry) = if re >= im * aspect { (r, r / aspect) } else { (r * aspect, r) };
+    let (rx, ry) = if re >= im * aspect {
+        (r, r / aspect)
+    } else {
+        (r * aspect, r)
+    };
     let axes = Axes {
         title,
         x_label: "Re λ",
@@ -164,7 +221,12 @@ fn figure_marks(path: &Path, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Re
     write_atomic(path, svg.as_bytes())
 }
 
-fn draw(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Drawn {
+fn draw(
+    root: &DrawingArea<SVGBackend, Shift>,
+    axes: &Axes,
+    sets: &[Series],
+    marks: &[Mark],
+) -> Drawn {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(root)
         .caption(axes.title, (FONT, TITLE_PX))

@@ -218,7 +218,11 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         opts.seeds.iter().copied().map(Some).collect()
     };
     if let Some(bad) = opts.rows.iter().find(|&&r| r == 0 || r > def.rows.len()) {
-        return Err(Error::spec(&path, "rows", format!("--rows {bad}: the table has rows 1 to {}", def.rows.len())));
+        return Err(Error::spec(
+            &path,
+            "rows",
+            format!("--rows {bad}: the table has rows 1 to {}", def.rows.len()),
+        ));
     }
     let mut planned = Vec::new();
     for (i, row) in def.rows.iter().enumerate() {
@@ -254,7 +258,11 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         .iter()
         .filter(|p| !RunInfo::read(&p.dir).is_ok_and(|i| i.state() == State::Done))
         .collect();
-    let selected = planned.iter().map(|p| p.row).collect::<std::collections::BTreeSet<_>>().len();
+    let selected = planned
+        .iter()
+        .map(|p| p.row)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let seeds_note = if opts.seeds.is_empty() {
         String::new()
     } else {
@@ -290,7 +298,13 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let name = format!("{}-{}", opts.table, opts.profile);
     let mut header = header(&def, &opts.profile, profile, &records);
     if !opts.set.is_empty() {
-        header.insert(1, format!("Overrides of this call (`--set`, every row): `{}`", opts.set.join("`, `")));
+        header.insert(
+            1,
+            format!(
+                "Overrides of this call (`--set`, every row): `{}`",
+                opts.set.join("`, `")
+            ),
+        );
     }
     let frame = match def.kind {
         TableKind::Accuracy => {
@@ -298,9 +312,17 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             comparison_frame(&opts.table, &planned, &records, &published)?
         }
         TableKind::Robustness => {
-            let analysis = profile.analysis.as_ref().or(def.analysis.as_ref()).ok_or_else(|| {
-                Error::spec(&path, "analysis", "a robustness table needs [analysis] (or the profile's)")
-            })?;
+            let analysis = profile
+                .analysis
+                .as_ref()
+                .or(def.analysis.as_ref())
+                .ok_or_else(|| {
+                    Error::spec(
+                        &path,
+                        "analysis",
+                        "a robustness table needs [analysis] (or the profile's)",
+                    )
+                })?;
             header.insert(1, analysis.protocol());
             let rows: Vec<crate::report::robustness_table::Row> = planned
                 .iter()
@@ -310,7 +332,13 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
                     record: r.as_ref(),
                 })
                 .collect();
-            crate::report::robustness_table::frame(analysis, &rows, opts.data_dir.as_deref(), &out, &name)?
+            crate::report::robustness_table::frame(
+                analysis,
+                &rows,
+                opts.data_dir.as_deref(),
+                &out,
+                &name,
+            )?
         }
     };
     if !opts.seeds.is_empty() {
@@ -365,7 +393,9 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     Ok(records
         .iter()
         .filter(|r| match r {
-            Some(r) => r.info.state() == State::Failed || (!queued && r.info.state() != State::Done),
+            Some(r) => {
+                r.info.state() == State::Failed || (!queued && r.info.state() != State::Done)
+            }
             None => !queued,
         })
         .count())
@@ -484,7 +514,11 @@ fn comparison_frame(
             .push(text(&p.spec.model.label()));
         let mut states: Vec<String> = g
             .iter()
-            .map(|(_, r)| r.map_or("failed".into(), |r| crate::report::results::Summary::of(r).state))
+            .map(|(_, r)| {
+                r.map_or("failed".into(), |r| {
+                    crate::report::results::Summary::of(r).state
+                })
+            })
             .collect();
         states.sort();
         states.dedup();
@@ -726,7 +760,10 @@ fn figures(
             .entry(p.spec.task.name())
             .or_default()
             .push((label, points));
-        if first_of_row && p.spec.model.kind() == "lipschitz" && r.dir.join(runs::CHECKPOINT_FILE).exists() {
+        if first_of_row
+            && p.spec.model.kind() == "lipschitz"
+            && r.dir.join(runs::CHECKPOINT_FILE).exists()
+        {
             let sets = crate::report::analysis::recurrent_spectra(
                 &p.spec,
                 &r.dir.join(runs::CHECKPOINT_FILE),

@@ -84,17 +84,28 @@ pub struct Report {
 }
 
 fn stream(seed: u64, kind: usize, level: usize, draw: usize, batch: usize) -> rand_pcg::Pcg64 {
-    let key = (seed as u128) << 64 | (kind as u128) << 48 | (level as u128) << 32 | (draw as u128) << 16 | batch as u128;
+    let key = (seed as u128) << 64
+        | (kind as u128) << 48
+        | (level as u128) << 32
+        | (draw as u128) << 16
+        | batch as u128;
     rand_pcg::Pcg64::new(key, 0x0a02_bdbf_7bb3_c0a7_ac28_fa16_a64a_bf96)
 }
 
 /// `x` perturbed by `kind` at `level`, from `rng`; `spread` is the inputs' standard deviation.
-fn perturb_inputs(b: &Batch<f32>, kind: &str, level: f64, spread: f64, rng: &mut rand_pcg::Pcg64) -> Batch<f32> {
+fn perturb_inputs(
+    b: &Batch<f32>,
+    kind: &str,
+    level: f64,
+    spread: f64,
+    rng: &mut rand_pcg::Pcg64,
+) -> Batch<f32> {
     let mut out = b.clone();
-    let (lo, hi) = b
-        .x
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) =
+        b.x.iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
     for v in out.x.iter_mut() {
         match kind {
             "gaussian" => {
@@ -122,7 +133,8 @@ fn perturb_params(p: &Params<f32>, level: f64, rng: &mut rand_pcg::Pcg64) -> Par
     let mut out = p.clone();
     for e in p.layout.entries() {
         let w = &mut out.data[e.range.clone()];
-        let rms = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len().max(1) as f64).sqrt();
+        let rms =
+            (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len().max(1) as f64).sqrt();
         for v in w.iter_mut() {
             let x: f64 = StandardNormal.sample(rng);
             *v += (level * rms * x) as f32;
@@ -141,7 +153,12 @@ fn evaluate(model: &Model<f32>, p: &Params<f32>, batches: &[Batch<f32>], metric:
 }
 
 /// The first `samples` test sequences in batches of `batch`, each from a zero state.
-pub fn test_batches(spec: &Spec, data_dir: Option<&Path>, samples: usize, batch: usize) -> Result<(Vec<Batch<f32>>, Metric)> {
+pub fn test_batches(
+    spec: &Spec,
+    data_dir: Option<&Path>,
+    samples: usize,
+    batch: usize,
+) -> Result<(Vec<Batch<f32>>, Metric)> {
     sequences(spec, data_dir, SplitName::Test, samples, batch, 0)
 }
 
@@ -158,7 +175,9 @@ pub fn sequences(
     let task = spec.load_task(data_dir)?;
     let available = task.num_batches(split, batch) * batch;
     if samples == 0 || available == 0 {
-        return Err(Error::Data(format!("no sequences to take: {samples} asked, the split has {available}")));
+        return Err(Error::Data(format!(
+            "no sequences to take: {samples} asked, the split has {available}"
+        )));
     }
     let mut out = Vec::new();
     let (mut left, mut i) = (samples.min(available), 0);
@@ -176,20 +195,35 @@ pub fn sequences(
 }
 
 /// The report of `checkpoint` under `spec` over `batches`.
-pub fn analyze(model: &Model<f32>, params: &Params<f32>, batches: &[Batch<f32>], metric: Metric, opts: &Options) -> Result<Report> {
+pub fn analyze(
+    model: &Model<f32>,
+    params: &Params<f32>,
+    batches: &[Batch<f32>],
+    metric: Metric,
+    opts: &Options,
+) -> Result<Report> {
     for (kind, levels) in &opts.levels {
         if !KINDS.contains(&kind.as_str()) {
-            return Err(Error::Data(format!("no perturbation `{kind}`; kinds: {}", KINDS.join(", "))));
+            return Err(Error::Data(format!(
+                "no perturbation `{kind}`; kinds: {}",
+                KINDS.join(", ")
+            )));
         }
-        if let Some(l) = levels.iter().find(|l| !l.is_finite() || **l < 0.0 || (kind == "salt_pepper" && **l > 1.0)) {
+        if let Some(l) = levels
+            .iter()
+            .find(|l| !l.is_finite() || **l < 0.0 || (kind == "salt_pepper" && **l > 1.0))
+        {
             return Err(Error::Data(format!("{kind}: level {l} is out of range")));
         }
     }
     let samples = batches.iter().map(|b| b.size).sum();
     let clean = evaluate(model, params, batches, metric);
-    let (n, sum, sq) = batches.iter().flat_map(|b| b.x.iter()).fold((0.0, 0.0, 0.0), |(n, s, q), &v| {
-        (n + 1.0, s + v as f64, q + (v as f64).powi(2))
-    });
+    let (n, sum, sq) = batches
+        .iter()
+        .flat_map(|b| b.x.iter())
+        .fold((0.0, 0.0, 0.0), |(n, s, q), &v| {
+            (n + 1.0, s + v as f64, q + (v as f64).powi(2))
+        });
     let spread = (sq / n - (sum / n).powi(2)).max(0.0).sqrt();
     let mut perturbations = Vec::new();
     for (kind, levels) in &opts.levels {
@@ -202,13 +236,22 @@ pub fn analyze(model: &Model<f32>, params: &Params<f32>, batches: &[Batch<f32>],
                     .into_par_iter()
                     .map(|d| {
                         if kind == "params" {
-                            let p = perturb_params(params, level, &mut stream(opts.seed, k, li, d, 0));
+                            let p =
+                                perturb_params(params, level, &mut stream(opts.seed, k, li, d, 0));
                             evaluate(model, &p, batches, metric)
                         } else {
                             let noisy: Vec<Batch<f32>> = batches
                                 .iter()
                                 .enumerate()
-                                .map(|(bi, b)| perturb_inputs(b, kind, level, spread, &mut stream(opts.seed, k, li, d, bi + 1)))
+                                .map(|(bi, b)| {
+                                    perturb_inputs(
+                                        b,
+                                        kind,
+                                        level,
+                                        spread,
+                                        &mut stream(opts.seed, k, li, d, bi + 1),
+                                    )
+                                })
                                 .collect();
                             evaluate(model, params, &noisy, metric)
                         }
@@ -221,16 +264,32 @@ pub fn analyze(model: &Model<f32>, params: &Params<f32>, batches: &[Batch<f32>],
                 } else {
                     f64::NAN
                 };
-                Level { level, mean, stderr: (var / n).sqrt(), draws: values.len() }
+                Level {
+                    level,
+                    mean,
+                    stderr: (var / n).sqrt(),
+                    draws: values.len(),
+                }
             })
             .collect();
         perturbations.push((kind.clone(), rows));
     }
-    Ok(Report { metric: metric.as_str().into(), samples, input_std: spread, clean, perturbations })
+    Ok(Report {
+        metric: metric.as_str().into(),
+        samples,
+        input_std: spread,
+        clean,
+        perturbations,
+    })
 }
 
 /// Loads `checkpoint` and its test sequences and reports.
-pub fn of_checkpoint(spec: &Spec, checkpoint: &Path, data_dir: Option<&Path>, opts: &Options) -> Result<Report> {
+pub fn of_checkpoint(
+    spec: &Spec,
+    checkpoint: &Path,
+    data_dir: Option<&Path>,
+    opts: &Options,
+) -> Result<Report> {
     spec.train.configure();
     let model = spec.build_model();
     let mut params = Params::zeros(model.layout.clone());

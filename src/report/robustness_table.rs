@@ -38,8 +38,14 @@ impl AnalysisDef {
             "Protocol: test metric on the first {} test sequences, {} seeded draws a level (mean ± stderr in the CSV); \
              levels gaussian σ {:?} (× the inputs' std), multiplicative σ {:?}, salt-and-pepper p {:?}, parameter noise s·RMS {:?}; \
              Hessian of the training loss over {} seeded training sequences in f64: λmax by Lanczos (residual bound 1e-3), trace by Hutchinson with {} probes",
-            self.samples, self.draws, self.gaussian, self.multiplicative, self.salt_pepper, self.params,
-            self.hessian_samples, self.probes
+            self.samples,
+            self.draws,
+            self.gaussian,
+            self.multiplicative,
+            self.salt_pepper,
+            self.params,
+            self.hessian_samples,
+            self.probes
         )
     }
 }
@@ -53,7 +59,13 @@ pub struct Row<'a> {
 /// The table: one row a model, `clean`, a column a kind and level (`gaussian_0.1`, with a
 /// `_se` column beside), `lambda_max`, `trace`, `trace_stderr`; and the figures
 /// `<name>-<task>-<kind>.svg` in `out`.
-pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path, name: &str) -> Result<DataFrame> {
+pub fn frame(
+    a: &AnalysisDef,
+    rows: &[Row],
+    data_dir: Option<&Path>,
+    out: &Path,
+    name: &str,
+) -> Result<DataFrame> {
     let ropts = robustness::Options {
         levels: vec![
             ("gaussian".into(), a.gaussian.clone()),
@@ -82,12 +94,20 @@ pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path,
     let mut metric_col: Vec<Option<String>> = vec![None; rows.len()];
     for (i, row) in rows.iter().enumerate() {
         let done = row.record.filter(|r| r.info.state() == State::Done);
-        text.entry("row").or_default().push(Some(row.label.to_string()));
-        text.entry("task").or_default().push(row.record.map(|r| r.spec.task.name().to_string()));
+        text.entry("row")
+            .or_default()
+            .push(Some(row.label.to_string()));
+        text.entry("task")
+            .or_default()
+            .push(row.record.map(|r| r.spec.task.name().to_string()));
         text.entry("state")
             .or_default()
-            .push(Some(row.record.map_or("missing".into(), |r| r.info.state().as_str().to_string())));
-        text.entry("run_id").or_default().push(row.record.map(|r| r.info.id.clone()));
+            .push(Some(row.record.map_or("missing".into(), |r| {
+                r.info.state().as_str().to_string()
+            })));
+        text.entry("run_id")
+            .or_default()
+            .push(row.record.map(|r| r.info.id.clone()));
         let Some(r) = done else { continue };
         let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
         let started = std::time::Instant::now();
@@ -114,7 +134,12 @@ pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path,
             probes: a.probes,
             ..Default::default()
         };
-        let h = hessian::of_checkpoint(&r.spec, &ckpt, hessian::Source::Samples { data_dir }, &hopts)?;
+        let h = hessian::of_checkpoint(
+            &r.spec,
+            &ckpt,
+            hessian::Source::Samples { data_dir },
+            &hopts,
+        )?;
         put("lambda_max".into(), i, h.eigenvalues.first().copied());
         put("trace".into(), i, h.trace);
         put("trace_stderr".into(), i, h.trace_stderr);
@@ -148,6 +173,9 @@ pub fn frame(a: &AnalysisDef, rows: &[Row], data_dir: Option<&Path>, out: &Path,
     for (c, v) in nums {
         cols.push(Column::new(c.as_str().into(), v));
     }
-    cols.push(Column::new("run_id".into(), text.remove("run_id").unwrap_or_default()));
+    cols.push(Column::new(
+        "run_id".into(),
+        text.remove("run_id").unwrap_or_default(),
+    ));
     DataFrame::new_infer_height(cols).map_err(|e| Error::Data(format!("robustness table: {e}")))
 }

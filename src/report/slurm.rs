@@ -126,13 +126,13 @@ pub fn script(
     opts: &SubmitOptions,
 ) -> String {
     let s = &opts.slurm;
-    let logs = plan_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(LOG_DIR);
+    let logs = plan_path.parent().unwrap_or(Path::new(".")).join(LOG_DIR);
     let mut lines = vec![
         "#!/bin/bash".to_string(),
-        format!("# Written by `lrnn sweep submit` for {}.", plan_path.display()),
+        format!(
+            "# Written by `lrnn sweep submit` for {}.",
+            plan_path.display()
+        ),
         "# Task t of an array trains point LRNN_INDEX_OFFSET + t of the plan.".to_string(),
         format!("#SBATCH --job-name=lrnn-{name}"),
         format!("#SBATCH --output={}/%A_%a.out", logs.display()),
@@ -220,8 +220,12 @@ fn record(dir: &Path, s: &Submission) -> Result<()> {
         .append(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    writeln!(f, "{}", serde_json::to_string(s).expect("a submission serialises"))
-        .map_err(|e| Error::io(&path, e))
+    writeln!(
+        f,
+        "{}",
+        serde_json::to_string(s).expect("a submission serialises")
+    )
+    .map_err(|e| Error::io(&path, e))
 }
 
 /// What Slurm says of each point of the arrays submitted from `dir`, the latest submission of
@@ -291,7 +295,10 @@ pub fn submit(
     crate::io::write_atomic(&script_path, text.as_bytes())?;
     std::fs::create_dir_all(dir.join(LOG_DIR)).map_err(|e| Error::io(&dir, e))?;
     if todo.is_empty() {
-        println!("{}: nothing to submit (every point is done, queued or running)", name);
+        println!(
+            "{}: nothing to submit (every point is done, queued or running)",
+            name
+        );
         return Ok(Vec::new());
     }
     let max = if opts.dry_run {
@@ -321,8 +328,14 @@ pub fn submit(
                 .collect();
             Error::Data(format!(
                 "{e}\nsubmitted before the refusal: {}; points {:?} were not submitted",
-                if so_far.is_empty() { "nothing".into() } else { so_far.join(", ") },
-                todo.iter().filter(|i| !done.iter().any(|s| s.indices.contains(i))).collect::<Vec<_>>()
+                if so_far.is_empty() {
+                    "nothing".into()
+                } else {
+                    so_far.join(", ")
+                },
+                todo.iter()
+                    .filter(|i| !done.iter().any(|s| s.indices.contains(i)))
+                    .collect::<Vec<_>>()
             ))
         })?;
         // `--parsable` prints `jobid` or `jobid;cluster`.
@@ -364,7 +377,8 @@ pub fn run_point(
     let plan = Plan::read(plan_path)?;
     let point = plan.point(index)?;
     let dir = plan.dir(results, point);
-    let threads = crate::kernels::blas::slurm_cpus().unwrap_or_else(|| crate::kernels::blas::cores(None));
+    let threads =
+        crate::kernels::blas::slurm_cpus().unwrap_or_else(|| crate::kernels::blas::cores(None));
     let place = runs::SlurmPlace::current();
     println!(
         "point {index} {} on {} (job {}, restart {}), {threads} core(s): {}",
@@ -390,7 +404,10 @@ pub fn run_point(
             0
         }
         ChildEnd::Busy => {
-            println!("point {index}: another process trains {}; left alone", dir.display());
+            println!(
+                "point {index}: another process trains {}; left alone",
+                dir.display()
+            );
             0
         }
         ChildEnd::Failed => {
@@ -435,7 +452,11 @@ fn requeue(sig: i32) {
         if state.trim() != "RUNNING" {
             println!(
                 "job {job} reads {}: Slurm ends it, not requeued here",
-                if state.trim().is_empty() { "nothing" } else { state.trim() }
+                if state.trim().is_empty() {
+                    "nothing"
+                } else {
+                    state.trim()
+                }
             );
             return;
         }
@@ -459,7 +480,10 @@ mod tests {
             vec![(0, vec![0, 1, 2, 3]), (4, vec![4, 5, 6, 7])]
         );
         assert_eq!(chunks(&[5], 4), vec![(5, vec![5])]);
-        assert_eq!(chunks(&[1, 3, 4, 9], 4), vec![(1, vec![1, 3, 4]), (9, vec![9])]);
+        assert_eq!(
+            chunks(&[1, 3, 4, 9], 4),
+            vec![(1, vec![1, 3, 4]), (9, vec![9])]
+        );
         assert_eq!(chunks(&[], 4), Vec::<(usize, Vec<usize>)>::new());
     }
 

@@ -478,7 +478,9 @@ pub fn index_points(
 fn axis_figure(dir: &Path, key: &str, metric: &str, pairs: &[(f64, f64)]) -> Result<()> {
     let (lo, hi) = pairs
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| (l.min(p.0), h.max(p.0)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.0), h.max(p.0))
+        });
     let log = lo > 0.0 && hi / lo > 10.0;
     let at = |v: f64| if log { v.log10() } else { v };
     let mut xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
@@ -492,10 +494,17 @@ fn axis_figure(dir: &Path, key: &str, metric: &str, pairs: &[(f64, f64)]) -> Res
         })
         .collect();
     let series = vec![
-        ("each point".to_string(), pairs.iter().map(|p| (at(p.0), p.1)).collect()),
+        (
+            "each point".to_string(),
+            pairs.iter().map(|p| (at(p.0), p.1)).collect(),
+        ),
         ("mean at the value".to_string(), means),
     ];
-    let label = if log { format!("log10 {key}") } else { key.to_string() };
+    let label = if log {
+        format!("log10 {key}")
+    } else {
+        key.to_string()
+    };
     crate::report::plot::scatter(
         &dir.join(format!("{key}.svg")),
         &format!("{metric} against {key}"),
