@@ -224,14 +224,8 @@ pub fn hutchinson(n: usize, probes: usize, seed: u64, matvec: &mut MatVec) -> (f
             dot(&v, &matvec(&v))
         })
         .collect();
-    let m = samples.len() as f64;
-    let mean = samples.iter().sum::<f64>() / m;
-    let var = if samples.len() > 1 {
-        samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (m - 1.0)
-    } else {
-        f64::NAN
-    };
-    (mean, (var / m).sqrt())
+    let (mean, std) = crate::kernels::stats::mean_std(&samples);
+    (mean, std / (samples.len() as f64).sqrt())
 }
 
 /// Stochastic Lanczos quadrature: `runs` seeded Rademacher starts of `steps` Lanczos steps

@@ -7,3 +7,4 @@ pub mod gemm;
 pub mod lanczos;
 pub mod linalg;
 pub mod simd;
+pub mod stats;

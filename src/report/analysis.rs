@@ -98,13 +98,7 @@ pub fn lyapunov(
         .iter()
         .flat_map(|b| crate::net::lyapunov::largest_exponents(&model, &params, &b.cast()))
         .collect();
-    let n = all.len() as f64;
-    let mean = all.iter().sum::<f64>() / n;
-    let std = if all.len() > 1 {
-        (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        f64::NAN
-    };
+    let (mean, std) = crate::kernels::stats::mean_std(&all);
     Ok(Lyapunov {
         lyapunov_max: mean,
         lyapunov_std: std,

@@ -613,13 +613,11 @@ fn comparison_frame(
 /// The mean and the sample standard deviation (n − 1; none for one value) of `values`.
 fn mean_std(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
     let v: Vec<f64> = values.filter(|v| v.is_finite()).collect();
-    if v.is_empty() {
-        return (None, None);
-    }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let std = (v.len() > 1)
-        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
-    (Some(m), std)
+    let (m, std) = crate::kernels::stats::mean_std(&v);
+    (
+        Some(m).filter(|_| !v.is_empty()),
+        Some(std).filter(|_| v.len() > 1),
+    )
 }
 
 /// The lines above a table: profile, schedule, data, provenance.

@@ -257,17 +257,11 @@ pub fn analyze(
                         }
                     })
                     .collect();
-                let n = values.len() as f64;
-                let mean = values.iter().sum::<f64>() / n;
-                let var = if values.len() > 1 {
-                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-                } else {
-                    f64::NAN
-                };
+                let (mean, std) = crate::kernels::stats::mean_std(&values);
                 Level {
                     level,
                     mean,
-                    stderr: (var / n).sqrt(),
+                    stderr: std / (values.len() as f64).sqrt(),
                     draws: values.len(),
                 }
             })

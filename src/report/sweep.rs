@@ -692,21 +692,14 @@ pub fn collect(sweep_path: &Path, results: &Path) -> Result<Collected> {
         (&best_col, stat(|o| o.best_val)),
         (&at_best_col, stat(|o| o.test_at_best_val)),
     ] {
-        let mean: Vec<Option<f64>> = values
-            .iter()
-            .map(|v| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64))
-            .collect();
         // Sample standard deviation (n − 1); undefined for a single seed.
-        let std: Vec<Option<f64>> = values
+        let (mean, std): (Vec<Option<f64>>, Vec<Option<f64>>) = values
             .iter()
-            .zip(&mean)
-            .map(|(v, m)| {
-                let m = (*m)?;
-                (v.len() > 1).then(|| {
-                    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-                })
+            .map(|v| {
+                let (m, s) = crate::kernels::stats::mean_std(v);
+                ((!v.is_empty()).then_some(m), (v.len() > 1).then_some(s))
             })
-            .collect();
+            .unzip();
         if name == &best_col {
             for (g, m) in groups.iter().zip(&mean) {
                 if let Some(m) = *m
