@@ -54,6 +54,7 @@ fn hessian_vector_products_match_pytorch_double_backward_for_every_cell() {
         let f = hdf5::File::open(fixtures().join("hessian").join(case).join("hessian.h5")).unwrap();
         let loss = f.dataset("loss").unwrap().read_scalar::<f64>().unwrap();
         let ((ours, _), _) = surface.loss_grad(&params);
+        assert_eq!(surface.loss().0, ours, "{case}: the forward-only loss");
         assert!(
             (ours - loss).abs() <= 1e-12 * loss.abs(),
             "{case}: loss {ours} vs {loss}"

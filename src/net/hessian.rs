@@ -75,6 +75,22 @@ impl<'a> LossSurface<'a> {
         ((sum / rows as f64, rows), grad)
     }
 
+    /// The mean loss a row at θ and the rows it averages over: forward passes only.
+    pub fn loss(&self) -> (f64, usize) {
+        let (sum, rows) = self
+            .batches
+            .par_iter()
+            .map_init(
+                || self.model.workspace(1, 1, false),
+                |ws, b| {
+                    let stats = self.model.forward_backward(self.theta, b, ws, None);
+                    (stats.sum, stats.rows)
+                },
+            )
+            .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        (sum / rows as f64, rows)
+    }
+
     /// `H v` by a central difference of gradients along `v`.
     pub fn hvp(&self, v: &[f64]) -> Vec<f64> {
         let len = v.iter().map(|x| x * x).sum::<f64>().sqrt();

@@ -127,7 +127,7 @@ pub fn analyze(
     opts: &Options,
 ) -> Report {
     let surface = LossSurface::new(model, params, batches);
-    let ((loss, rows), _) = surface.loss_grad(params);
+    let (loss, rows) = surface.loss();
     let n = surface.dim();
     let mut hvps = 0usize;
     let mut mv = |v: &[f64]| {
