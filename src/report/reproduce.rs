@@ -514,11 +514,7 @@ fn comparison_frame(
             .push(text(&p.spec.model.label()));
         let mut states: Vec<String> = g
             .iter()
-            .map(|(_, r)| {
-                r.map_or("failed".into(), |r| {
-                    crate::report::results::Summary::of(r).state
-                })
-            })
+            .map(|(_, r)| r.map_or("failed".into(), |r| r.info.state().as_str().to_string()))
             .collect();
         states.sort();
         states.dedup();
