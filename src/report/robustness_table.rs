@@ -77,7 +77,6 @@ pub fn frame(
         samples: a.samples,
         ..Default::default()
     };
-    let mut text: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
     let mut nums: Vec<(String, Vec<Option<f64>>)> = Vec::new();
     let mut put = |col: String, i: usize, v: Option<f64>| {
         let at = match nums.iter().position(|(c, _)| *c == col) {
@@ -93,22 +92,9 @@ pub fn frame(
     let mut curves: BTreeMap<(String, String), Vec<crate::report::plot::Series>> = BTreeMap::new();
     let mut metric_col: Vec<Option<String>> = vec![None; rows.len()];
     for (i, row) in rows.iter().enumerate() {
-        let done = row.record.filter(|r| r.info.state() == State::Done);
-        text.entry("row")
-            .or_default()
-            .push(Some(row.label.to_string()));
-        text.entry("task")
-            .or_default()
-            .push(row.record.map(|r| r.spec.task.name().to_string()));
-        text.entry("state")
-            .or_default()
-            .push(Some(row.record.map_or("missing".into(), |r| {
-                r.info.state().as_str().to_string()
-            })));
-        text.entry("run_id")
-            .or_default()
-            .push(row.record.map(|r| r.info.id.clone()));
-        let Some(r) = done else { continue };
+        let Some(r) = row.record.filter(|r| r.info.state() == State::Done) else {
+            continue;
+        };
         let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
         let started = std::time::Instant::now();
         let report = robustness::of_checkpoint(&r.spec, &ckpt, data_dir, &ropts)?;
@@ -164,10 +150,24 @@ pub fn frame(
             series,
         )?;
     }
+    let of_rows = |f: &dyn Fn(&Row) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(f).collect()
+    };
     let mut cols = vec![
-        Column::new("row".into(), text.remove("row").unwrap_or_default()),
-        Column::new("task".into(), text.remove("task").unwrap_or_default()),
-        Column::new("state".into(), text.remove("state").unwrap_or_default()),
+        Column::new("row".into(), of_rows(&|r| Some(r.label.to_string()))),
+        Column::new(
+            "task".into(),
+            of_rows(&|r| r.record.map(|r| r.spec.task.name().to_string())),
+        ),
+        Column::new(
+            "state".into(),
+            of_rows(&|r| {
+                Some(
+                    r.record
+                        .map_or("missing".into(), |r| r.info.state().as_str().to_string()),
+                )
+            }),
+        ),
         Column::new("metric".into(), metric_col),
     ];
     for (c, v) in nums {
@@ -175,7 +175,7 @@ pub fn frame(
     }
     cols.push(Column::new(
         "run_id".into(),
-        text.remove("run_id").unwrap_or_default(),
+        of_rows(&|r| r.record.map(|r| r.info.id.clone())),
     ));
     DataFrame::new_infer_height(cols).map_err(|e| Error::Data(format!("robustness table: {e}")))
 }
