@@ -55,26 +55,32 @@ pub fn read_batch(path: &Path) -> Result<BatchFile> {
     Ok(BatchFile { x, y })
 }
 
+/// [`read_batch`], checked against a model's input width and number of classes.
+pub fn read_batch_for(path: &Path, input_size: usize, classes: usize) -> Result<BatchFile> {
+    let batch = read_batch(path)?;
+    if batch.x.ncols() != input_size {
+        return Err(Error::Shape {
+            what: format!("{}: x input width", path.display()),
+            expected: vec![input_size],
+            found: vec![batch.x.ncols()],
+        });
+    }
+    if let Some(&bad) = batch.y.iter().find(|&&l| l >= classes) {
+        return Err(Error::format(
+            path,
+            format!("label {bad} outside 0..{classes}"),
+        ));
+    }
+    Ok(batch)
+}
+
 /// Evaluates the batch under the checkpoint and writes `loss` and the gradients to `out`; returns the loss.
 pub fn grads(spec: &Spec, checkpoint_path: &Path, batch_path: &Path, out: &Path) -> Result<f64> {
     spec.train.configure();
     let model = spec.build_model();
     let mut params = Params::<f32>::zeros(model.layout.clone());
     checkpoint::load_into(checkpoint_path, &mut params)?;
-    let batch = read_batch(batch_path)?;
-    if batch.x.ncols() != model.input_size {
-        return Err(Error::Shape {
-            what: format!("{}: x input width", batch_path.display()),
-            expected: vec![model.input_size],
-            found: vec![batch.x.ncols()],
-        });
-    }
-    if let Some(&bad) = batch.y.iter().find(|&&l| l >= model.output_size) {
-        return Err(Error::format(
-            batch_path,
-            format!("label {bad} outside 0..{}", model.output_size),
-        ));
-    }
+    let batch = read_batch_for(batch_path, model.input_size, model.output_size)?;
     let steps = batch.x.nrows() / batch.y.len();
     let mut ws = model.workspace(steps, batch.y.len(), true);
     let mut g = Params::zeros(model.layout.clone());

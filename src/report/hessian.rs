@@ -208,14 +208,11 @@ pub fn of_checkpoint(
     let (model, params) = load(spec, checkpoint)?;
     let batches = match source {
         Source::BatchFile(path) => {
-            let b = crate::experiment::grads::read_batch(path)?;
-            if b.x.ncols() != model.input_size {
-                return Err(Error::Shape {
-                    what: format!("{}: x input width", path.display()),
-                    expected: vec![model.input_size],
-                    found: vec![b.x.ncols()],
-                });
-            }
+            let b = crate::experiment::grads::read_batch_for(
+                path,
+                model.input_size,
+                model.output_size,
+            )?;
             vec![Batch::classes(b.x, b.y).cast()]
         }
         Source::Samples { data_dir } => {
