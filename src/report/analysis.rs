@@ -29,9 +29,23 @@ pub fn recurrent_spectra(spec: &Spec, checkpoint: &Path) -> Result<Vec<Series>> 
             spec.model.kind()
         )));
     };
+    spectra_of(cfg, &load_f64(spec, checkpoint)?, &fail)
+}
+
+/// The checkpoint's parameters in f64, laid out by `spec`'s model.
+fn load_f64(spec: &Spec, checkpoint: &Path) -> Result<Params<f64>> {
     let model = spec.build_model();
     let mut params = Params::<f64>::zeros(model.layout.clone());
     checkpoint::load_into(checkpoint, &mut params)?;
+    Ok(params)
+}
+
+/// `[("A", eig A), ("W", eig W)]` of Lipschitz parameters.
+fn spectra_of(
+    cfg: &crate::net::cells::lipschitz::LipschitzConfig,
+    params: &Params<f64>,
+    fail: &dyn Fn(String) -> Error,
+) -> Result<Vec<Series>> {
     let matrix = |name: &str| {
         let id = params
             .layout
@@ -61,13 +75,11 @@ pub fn stability(spec: &Spec, checkpoint: &Path) -> Result<(Certificate, Vec<Ser
             spec.model.kind()
         )));
     };
-    let model = spec.build_model();
-    let mut params = Params::<f64>::zeros(model.layout.clone());
-    checkpoint::load_into(checkpoint, &mut params)?;
+    let params = load_f64(spec, checkpoint)?;
     let cert = crate::net::stability::of_params(&spec.model, &params)
         .expect("a Lipschitz model")
         .map_err(|e| fail(e.to_string()))?;
-    let mut sets = recurrent_spectra(spec, checkpoint)?;
+    let mut sets = spectra_of(cfg, &params, &fail)?;
     let m = |name: &str| params.matrix(params.layout.find(name).expect("declared"));
     let (a, _) = cfg.matrices(m(M_A), m(M_W));
     let a_sym = (&a + &a.t()) * 0.5;
