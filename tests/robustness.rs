@@ -21,6 +21,16 @@ eval_batch_size = 64
 lr = 0.01
 "#;
 
+/// Levels 0 and a large one of three kinds; the multiplicative kind keeps its defaults.
+const LEVELS: &[&str] = &[
+    "--gaussian",
+    "0,0.5",
+    "--params",
+    "0,0.5",
+    "--salt-pepper",
+    "0,0.3",
+];
+
 fn report(dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "analyze",
@@ -42,17 +52,7 @@ fn zero_noise_is_the_clean_metric_and_noise_hurts() {
     let d = dir.path();
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
     common::lrnn_ok(d, &["run", "spec.toml", "--out", "run"]);
-    let r = report(
-        d,
-        &[
-            "--gaussian",
-            "0,0.5",
-            "--params",
-            "0,0.5",
-            "--salt-pepper",
-            "0,0.3",
-        ],
-    );
+    let r = report(d, LEVELS);
     assert_eq!(r["metric"], "mse");
     assert_eq!(r["samples"], 256);
     let clean = r["clean"].as_f64().unwrap();
@@ -79,16 +79,6 @@ fn zero_noise_is_the_clean_metric_and_noise_hurts() {
         );
     }
     // Seeded: the same command, the same numbers.
-    let again = report(
-        d,
-        &[
-            "--gaussian",
-            "0,0.5",
-            "--params",
-            "0,0.5",
-            "--salt-pepper",
-            "0,0.3",
-        ],
-    );
+    let again = report(d, LEVELS);
     assert_eq!(again, r);
 }
