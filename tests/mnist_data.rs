@@ -150,3 +150,16 @@ fn real_mnist_has_the_authors_split() {
     assert_ne!(p.gather, (0..784).collect::<Vec<_>>());
     assert_eq!(p.scale, 1.0, "the authors feed raw 0..255 pixels to pMNIST");
 }
+
+/// The permutation lrnn computes when the file is absent is the one PyTorch wrote into the
+/// data directory (`torch.manual_seed(12008); torch.randperm(784)`), every entry.
+#[test]
+fn the_computed_permutation_is_pytorchs() {
+    let Some(dir) = common::real_data_dir() else {
+        eprintln!("skipped: LRNN_DATA_DIR does not point at the real MNIST files");
+        return;
+    };
+    let file =
+        lrnn::data::mnist::read_permutation(&dir.join("mnist/pmnist-permutation.txt")).unwrap();
+    assert_eq!(lrnn::data::download::torch_randperm(784, 12008), file);
+}

@@ -137,6 +137,11 @@ pub fn load(dir: &Path, cache_dir: &Path) -> Result<Cifar10> {
     Ok(Cifar10 { sources, ..data })
 }
 
+/// Whether `dir` holds CIFAR-10 in some form [`find`] reads.
+pub fn has_source(dir: &Path) -> bool {
+    find(dir).is_ok()
+}
+
 /// Looks for each kind of source in `dir/cifar10/`, then `dir/`, before trying the next kind.
 fn find(dir: &Path) -> Result<Source> {
     let places = [dir.join("cifar10"), dir.to_path_buf()];

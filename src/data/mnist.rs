@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::download::Resource;
 use super::idx::read_idx;
 use super::pixels::{PixelTask, Split, default_split_seed, default_val_size, split_train};
 use super::{Metric, Task, TaskInfo, TaskSpec, need_dir};
@@ -67,6 +68,10 @@ fn read_pair(dir: &Path, prefix: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<PathBuf>
     }
     Ok((images.data, labels.data, vec![img_path, lbl_path]))
 }
+
+/// Where the authors' permuted-MNIST order is read from when `permutation` is not set (and
+/// computed, when the file is absent).
+pub const DEFAULT_PERMUTATION: &str = "mnist/pmnist-permutation.txt";
 
 /// Reads a pixel order: 784 whitespace-separated 0-based indices forming a permutation.
 pub fn read_permutation(path: &Path) -> Result<Vec<usize>> {
@@ -141,6 +146,9 @@ impl TaskSpec for Ordered {
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
         Ok(Box::new(load(&self.0, false, need_dir(dir)?)?))
     }
+    fn missing_files(&self, dir: &Path) -> Vec<Resource> {
+        missing_files(dir)
+    }
 }
 
 impl TaskSpec for Permuted {
@@ -156,6 +164,20 @@ impl TaskSpec for Permuted {
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
         Ok(Box::new(load(&self.0, true, need_dir(dir)?)?))
     }
+    fn missing_files(&self, dir: &Path) -> Vec<Resource> {
+        missing_files(dir)
+    }
+}
+
+/// The official MNIST files `dir` has in neither form (gzipped or not).
+fn missing_files(dir: &Path) -> Vec<Resource> {
+    crate::data::download::mnist()
+        .into_iter()
+        .filter(|r| {
+            let p = dir.join(&r.path);
+            !p.exists() && !p.with_extension("").exists()
+        })
+        .collect()
 }
 
 /// Ordered (`permuted = false`) or permuted pixel MNIST from the data directory.
@@ -177,10 +199,19 @@ pub fn load(cfg: &MnistConfig, permuted: bool, dir: &Path) -> Result<PixelTask> 
         let rel = cfg
             .permutation
             .clone()
-            .unwrap_or_else(|| PathBuf::from("mnist/pmnist-permutation.txt"));
-        let path = dir.join(rel);
-        sources.push(path.clone());
-        read_permutation(&path)?
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PERMUTATION));
+        let path = dir.join(&rel);
+        if cfg.permutation.is_none() && !path.exists() {
+            // The authors' order, computed as PyTorch computes it (tests/mnist_data.rs holds
+            // it against the file PyTorch wrote).
+            sources.push(PathBuf::from(
+                "torch.manual_seed(12008); torch.randperm(784), computed",
+            ));
+            crate::data::download::torch_randperm(PIXELS, 12008)
+        } else {
+            sources.push(path.clone());
+            read_permutation(&path)?
+        }
     } else {
         (0..PIXELS).collect()
     };

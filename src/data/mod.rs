@@ -15,6 +15,7 @@ use crate::net::batch::Batch;
 pub mod adding;
 pub mod audio;
 pub mod cifar;
+pub mod download;
 pub mod idx;
 pub mod mnist;
 pub mod numpy_rng;
@@ -29,6 +30,16 @@ pub enum SplitName {
     Train,
     Val,
     Test,
+}
+
+impl SplitName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Val => "val",
+            SplitName::Test => "test",
+        }
+    }
 }
 
 /// What a task reports beside its loss.
@@ -144,6 +155,12 @@ pub trait TaskSpec: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Par
 
     /// Reads (or generates) the task's data; `dir` is the data directory when it needs one.
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>>;
+
+    /// The official files [`download`] can fetch that `dir` lacks (none by default: a data
+    /// set whose licence or source allows no download, or a generated task).
+    fn missing_files(&self, _dir: &Path) -> Vec<download::Resource> {
+        Vec::new()
+    }
 }
 
 /// The data directory a [`TaskSpec::load`] that needs one was given.
@@ -210,6 +227,7 @@ trait DynTaskSpec {
     fn dims(&self) -> (usize, usize);
     fn needs_data(&self) -> bool;
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>>;
+    fn missing_files(&self, dir: &Path) -> Vec<download::Resource>;
 }
 
 impl<T: TaskSpec> DynTaskSpec for T {
@@ -224,6 +242,9 @@ impl<T: TaskSpec> DynTaskSpec for T {
     }
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
         TaskSpec::load(self, dir)
+    }
+    fn missing_files(&self, dir: &Path) -> Vec<download::Resource> {
+        TaskSpec::missing_files(self, dir)
     }
 }
 
@@ -251,6 +272,11 @@ impl TaskConfig {
     /// Reads (or generates) the task's data.
     pub fn load(&self, data_dir: Option<&Path>) -> Result<Box<dyn Task>> {
         self.spec().load(data_dir)
+    }
+
+    /// The official files of the task's data set that `dir` lacks and [`download`] fetches.
+    pub fn missing_files(&self, dir: &Path) -> Vec<download::Resource> {
+        self.spec().missing_files(dir)
     }
 }
 

@@ -298,6 +298,9 @@ impl TaskSpec for OrderedCifar {
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
         Ok(Box::new(load_cifar(&self.0, false, need_dir(dir)?)?))
     }
+    fn missing_files(&self, dir: &Path) -> Vec<super::download::Resource> {
+        cifar_missing(dir)
+    }
 }
 
 impl TaskSpec for NoisyCifar {
@@ -306,6 +309,18 @@ impl TaskSpec for NoisyCifar {
     }
     fn load(&self, dir: Option<&Path>) -> Result<Box<dyn Task>> {
         Ok(Box::new(load_cifar(&self.0, true, need_dir(dir)?)?))
+    }
+    fn missing_files(&self, dir: &Path) -> Vec<super::download::Resource> {
+        cifar_missing(dir)
+    }
+}
+
+/// The official binary archive when `dir` holds CIFAR-10 in no form the reader takes.
+fn cifar_missing(dir: &Path) -> Vec<super::download::Resource> {
+    if super::cifar::has_source(dir) {
+        Vec::new()
+    } else {
+        super::download::cifar10()
     }
 }
 
