@@ -49,8 +49,20 @@ enum Command {
         #[arg(long, value_parser = at_least_one)]
         shards: Option<usize>,
         /// Train from scratch: remove the folder's checkpoint, metrics and run record first.
+        /// Without it, a new run whose spec differs from a finished one's only by more
+        /// `train.epochs` continues from that run's checkpoint (and says so).
         #[arg(long)]
         restart: bool,
+        /// A label for `lrnn list` (recorded in run.json; not part of the run id).
+        #[arg(long)]
+        name: Option<String>,
+        /// A tag for `lrnn list --tag` (repeatable; not part of the run id).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Never fetch a missing data set (MNIST, CIFAR-10): fail naming the file and its URL
+        /// instead (also `LRNN_NO_DOWNLOAD=1`).
+        #[arg(long)]
+        no_download: bool,
     },
     /// Loss and parameter gradients of one batch (HDF5 in, HDF5 out), for parity checks.
     Grads {
@@ -146,7 +158,8 @@ enum Command {
         #[command(flatten)]
         pool: Pool,
     },
-    /// Runs under the results directory with their state and headline metric.
+    /// Runs under the results directory: state, progress, test metric (last and at the
+    /// best-validation epoch), key hyperparameters, name and tags.
     List {
         #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
@@ -154,6 +167,28 @@ enum Command {
         /// (`train.lr`, `model.hidden`, …) as keys of one object.
         #[arg(long)]
         json: bool,
+        /// Only runs of this task.
+        #[arg(long)]
+        task: Option<String>,
+        /// Only runs of this model (`lipschitz`, `lstm`, ...; the `model` key).
+        #[arg(long)]
+        model: Option<String>,
+        /// Only runs in this state (done, running, interrupted, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only runs with this tag (`lrnn run --tag`; `reproduce` tags its rows TABLE-PROFILE).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only runs whose KEY (any `--json` key: `train.lr`, `model.hidden`, `seed`) is VALUE
+        /// (repeatable; numbers compare as numbers).
+        #[arg(long = "where", value_name = "KEY=VALUE", value_parser = crate::report::list::Query::filter)]
+        filters: Vec<(String, String)>,
+        /// Sort by this key (any `--json` key), ascending; runs lacking it come last.
+        #[arg(long, value_name = "KEY")]
+        sort: Option<String>,
+        /// Sort descending.
+        #[arg(long)]
+        desc: bool,
     },
     /// Hyperparameter sweeps (experiments/sweeps/NAME.toml): a plan of points, each a run.
     Sweep {
@@ -489,18 +524,32 @@ pub fn main() -> Result<()> {
             threads,
             shards,
             restart,
+            name,
+            tags,
+            no_download,
         } => {
+            if no_download {
+                crate::data::download::refuse();
+            }
             let mut overrides = overrides;
             overrides.extend(shards.map(|k| format!("train.shards={k}")));
             let s = Spec::load(&spec, &overrides)?;
             crate::kernels::blas::use_cores(threads.or_else(crate::kernels::blas::slurm_cpus));
-            let id = runs::run_id(&s, &runs::spec_name(&spec));
-            let out = out.unwrap_or_else(|| runs::run_dir(&results, &id));
+            let spec_name = runs::spec_name_of(&spec);
+            let id = runs::run_id(&s, &spec_name);
+            let out = out.unwrap_or_else(|| runs::default_dir(&results, &spec, &id));
+            let fresh = restart || !out.join(runs::RUN_FILE).exists();
             let opts = train::RunOptions {
                 data_dir,
                 id: Some(id),
                 checkpoint_every,
                 restart,
+                name,
+                tags,
+                extend: fresh
+                    .then(|| runs::extendable(&results, &s, &spec_name))
+                    .flatten()
+                    .filter(|_| !restart),
                 ..train::RunOptions::new(&out)
             };
             let outcome = train::run(&s, &opts)?;
@@ -626,7 +675,32 @@ pub fn main() -> Result<()> {
                 "{failed} row(s) did not finish; see their log.txt"
             );
         }
-        Command::List { results, json } => list(&results, json)?,
+        Command::List {
+            results,
+            json,
+            task,
+            model,
+            state,
+            tag,
+            mut filters,
+            sort,
+            desc,
+        } => {
+            for (k, v) in [
+                ("task", task),
+                ("model", model),
+                ("state", state),
+                ("tags", tag),
+            ] {
+                filters.extend(v.map(|v| (k.to_string(), v)));
+            }
+            let q = crate::report::list::Query {
+                filters,
+                sort,
+                descending: desc,
+            };
+            list(&results, json, &q)?
+        }
         Command::Analyze {
             command:
                 AnalyzeCommand::Robustness {
@@ -1092,45 +1166,30 @@ pub fn main() -> Result<()> {
     Ok(())
 }
 
-/// Prints one line a run folder: state, progress and headline metric; or, with `json`, one
-/// JSON array of every readable run (summary and flattened spec).
-fn list(results: &std::path::Path, json: bool) -> Result<()> {
-    let found = runs::discover(results);
+/// Prints the runs `q` selects: a table with a header, or with `json` one JSON array of
+/// their summaries and flattened specs.
+fn list(results: &std::path::Path, json: bool, q: &crate::report::list::Query) -> Result<()> {
+    use crate::report::list;
+    let (rows, unreadable) = list::rows(results);
+    let rows = list::select(rows, q);
+    for e in &unreadable {
+        eprintln!("unreadable: {e}");
+    }
     if json {
-        let mut rows = Vec::new();
-        for r in found {
-            match r {
-                Ok(r) => {
-                    let summary = crate::report::results::Summary::of(&r);
-                    let serde_json::Value::Object(mut row) = serde_json::to_value(&summary)? else {
-                        unreachable!("a summary serialises as an object")
-                    };
-                    row.extend(r.spec.flattened());
-                    rows.push(serde_json::Value::Object(row));
-                }
-                Err(e) => eprintln!("skipped: {e}"),
-            }
-        }
+        let rows = rows.into_iter().map(serde_json::Value::Object).collect();
         println!("{}", serde_json::Value::Array(rows));
-        return Ok(());
-    }
-    if found.is_empty() {
-        println!("no runs under {}", results.join("runs").display());
-    }
-    for r in found {
-        match r {
-            Ok(r) => {
-                let s = crate::report::results::Summary::of(&r);
-                let metric = s
-                    .final_test
-                    .map_or("—".into(), |v| format!("test_{} {v:.4}", s.metric));
-                println!(
-                    "{:<12} {:>3}/{:<3} {:<24} {}",
-                    s.state, s.epochs_done, s.epochs, metric, s.id
-                );
+    } else if rows.is_empty() {
+        println!(
+            "no runs under {}{}",
+            results.join("runs").display(),
+            if q.filters.is_empty() {
+                ""
+            } else {
+                " match the filters"
             }
-            Err(e) => println!("{:<12} {e}", "unreadable"),
-        }
+        );
+    } else {
+        print!("{}", list::table(&rows));
     }
     Ok(())
 }

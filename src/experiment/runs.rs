@@ -66,6 +66,69 @@ pub fn spec_name(path: &Path) -> String {
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
 }
 
+/// The name a spec file gives its runs, where the file may be a run folder's own `spec.toml`:
+/// that run's name (from its recorded id), so the folder's spec finds the folder again.
+pub fn spec_name_of(path: &Path) -> String {
+    own_run(path)
+        .and_then(|info| {
+            let leaf = info.id.rsplit('/').next()?.to_string();
+            // `<name>-s<seed>-<hash>`: drop the last two dash-separated fields.
+            let mut parts = leaf.rsplitn(3, '-');
+            let (_hash, _seed) = (parts.next()?, parts.next()?);
+            parts.next().map(str::to_string)
+        })
+        .unwrap_or_else(|| spec_name(path))
+}
+
+/// The run folder `path` is the `spec.toml` of, if it is one.
+fn own_run(path: &Path) -> Option<RunInfo> {
+    let dir = path.parent()?;
+    (path.file_name()? == SPEC_FILE)
+        .then(|| RunInfo::read(dir).ok())
+        .flatten()
+}
+
+/// Where a run of `id` lives by default: the folder whose own `spec.toml` is `path` when that
+/// folder holds this very run (wherever it is, as `results/reference/...`), else
+/// `results/runs/<id>`.
+pub fn default_dir(results: &Path, path: &Path, id: &str) -> PathBuf {
+    match (own_run(path), path.parent()) {
+        (Some(info), Some(dir)) if info.id == id => dir.to_path_buf(),
+        _ => run_dir(results, id),
+    }
+}
+
+/// A finished run of `spec` with fewer epochs, the one with most if several: a folder of the
+/// same name and seed under `results/runs/<task>/` whose resolved spec differs from `spec` in
+/// `train.epochs` alone. What `lrnn run` extends instead of training from scratch.
+pub fn extendable(results: &Path, spec: &Spec, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-s{}-", spec.train.seed);
+    let mut best: Option<(usize, PathBuf)> = None;
+    for e in std::fs::read_dir(results.join("runs").join(spec.task.name()))
+        .ok()?
+        .flatten()
+    {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let Ok(r) = RunRecord::read(&e.path()) else {
+            continue;
+        };
+        let epochs = r.spec.train.epochs;
+        let finished = r.info.status == Status::Done && r.metrics.rows.len() == epochs;
+        if !finished || epochs >= spec.train.epochs || best.as_ref().is_some_and(|b| b.0 >= epochs)
+        {
+            continue;
+        }
+        let mut shorter = spec.clone();
+        shorter.train.epochs = epochs;
+        if shorter.identity_toml() == r.spec.identity_toml() {
+            best = Some((epochs, e.path()));
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
 /// What `run.json` records as the run's outcome; `Running` with a dead process reads as interrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,6 +225,16 @@ impl Build {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub id: String,
+    /// `lrnn run --name`: a label of the researcher's, not part of the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `lrnn run --tag` (repeatable; a resume adds its tags) and the `TABLE-PROFILE` of a
+    /// `reproduce` row: labels to filter by, not part of the id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The finished run this one continued from (same spec, fewer epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_from: Option<String>,
     pub status: Status,
     /// The last error, for a failed run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -342,6 +415,9 @@ mod tests {
     fn a_running_record_of_a_dead_process_is_interrupted() {
         let mut info = RunInfo {
             id: "a/b".into(),
+            name: None,
+            tags: vec![],
+            extended_from: None,
             status: Status::Running,
             error: None,
             command: vec![],

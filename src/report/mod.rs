@@ -1,10 +1,11 @@
 //! Reports across runs, the layer below the command line: run tables and exports
-//! (`results`), figures (`plot`), spectra of trained weights (`analysis`) and the paper's
+//! (`results`), the run list (`list`), figures (`plot`), spectra of trained weights (`analysis`) and the paper's
 //! tables (`reproduce`), sweeps (`sweep`) and their Slurm arrays (`slurm`).
 
 pub mod analysis;
 pub mod children;
 pub mod hessian;
+pub mod list;
 pub mod plot;
 pub mod reproduce;
 pub mod results;

@@ -19,6 +19,9 @@ fn table_err(what: impl Into<PathBuf>) -> impl Fn(PolarsError) -> Error {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub id: String,
+    /// `lrnn run --name` and `--tag` (tags joined by commas in the tables).
+    pub name: Option<String>,
+    pub tags: Vec<String>,
     pub task: String,
     pub model: String,
     pub hidden: usize,
@@ -64,6 +67,8 @@ impl Summary {
         let steps: f64 = steps.iter().sum();
         Summary {
             id: run.info.id.clone(),
+            name: run.info.name.clone(),
+            tags: run.info.tags.clone(),
             task: run.spec.task.name().to_string(),
             model: run.spec.model.label(),
             hidden: run.spec.model.hidden(),
@@ -144,6 +149,8 @@ fn summary_columns(runs: &[RunRecord]) -> Result<DataFrame> {
     let num = |f: fn(&Summary) -> Option<f64>| s.iter().map(f).collect::<Vec<_>>();
     df!(
         "run_id" => text(|r| &r.id),
+        "name" => text(|r| r.name.as_deref().unwrap_or("")),
+        "tags" => s.iter().map(|r| r.tags.join(",")).collect::<Vec<_>>(),
         "task" => text(|r| &r.task),
         "model" => text(|r| &r.model),
         "hidden" => int(|r| r.hidden),

@@ -24,6 +24,12 @@ pub struct RunOptions {
     pub checkpoint_interval_s: f64,
     /// Train from scratch: the folder's checkpoint, metrics and record are removed first.
     pub restart: bool,
+    /// A label and tags for `run.json` (not part of the id).
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    /// A finished run folder of the same spec with fewer epochs: a new folder starts from a
+    /// copy of it and trains only the epochs it lacks ([`super::extendable`] finds one).
+    pub extend: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -36,6 +42,9 @@ impl RunOptions {
             checkpoint_every: None,
             checkpoint_interval_s: 60.0,
             restart: false,
+            name: None,
+            tags: Vec::new(),
+            extend: None,
         }
     }
 }
@@ -103,6 +112,40 @@ fn clear_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Starts the new folder `dir` as a copy of the finished run `from` (checkpoint, metrics,
+/// per-step log, best parameters), recorded as an interrupted run of `spec` at the end of its
+/// last epoch, so that training resumes there and runs only the epochs `from` lacks. Resume
+/// is exact and the schedule depends on the epoch alone, so the result equals an
+/// uninterrupted run of `spec`.
+fn copy_finished(from: &Path, dir: &Path, spec: &Spec, id: String) -> Result<RunInfo> {
+    let old = RunInfo::read(from)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for name in [
+        runs::CHECKPOINT_FILE,
+        runs::METRICS_FILE,
+        runs::STEPS_FILE,
+        runs::BEST_FILE,
+        runs::LOG_FILE,
+    ] {
+        let src = from.join(name);
+        if src.exists() {
+            std::fs::copy(&src, dir.join(name)).map_err(|e| Error::io(&src, e))?;
+        }
+    }
+    println!(
+        "extending {} ({} epochs, done) to {} epochs from its checkpoint",
+        old.id, old.epochs, spec.train.epochs
+    );
+    Ok(RunInfo {
+        id,
+        status: Status::Interrupted,
+        ended: None,
+        epochs: spec.train.epochs,
+        extended_from: Some(old.id.clone()),
+        ..old
+    })
+}
+
 /// Trains `spec` in the run folder `opts.out`: a new folder starts from scratch, an interrupted
 /// one continues from its checkpoint, a finished one is left alone. Returns the metrics.
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
@@ -124,7 +167,14 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
     if opts.restart {
         clear_folder(dir)?;
     }
-    let previous = claim_folder(spec, dir)?;
+    let id = opts.id.clone().unwrap_or_else(|| {
+        dir.file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let mut previous = claim_folder(spec, dir)?;
+    if let (None, Some(from)) = (&previous, &opts.extend) {
+        previous = Some(copy_finished(from, dir, spec, id.clone())?);
+    }
     if let Some(info) = previous.as_ref().filter(|i| i.status == Status::Done) {
         let metrics_path = dir.join(runs::METRICS_FILE);
         let metrics = MetricsTable::read(&metrics_path)?;
@@ -179,13 +229,21 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
             info.resumes.push(runs::now());
             // The latest attempt's place: a requeued task may land on another node.
             info.slurm = SlurmPlace::current();
+            if opts.name.is_some() {
+                info.name = opts.name.clone();
+            }
+            for t in &opts.tags {
+                if !info.tags.contains(t) {
+                    info.tags.push(t.clone());
+                }
+            }
             info
         }
         None => RunInfo {
-            id: opts.id.clone().unwrap_or_else(|| {
-                dir.file_name()
-                    .map_or("run".into(), |n| n.to_string_lossy().into_owned())
-            }),
+            id,
+            name: opts.name.clone(),
+            tags: opts.tags.clone(),
+            extended_from: None,
             status: Status::Running,
             error: None,
             command: opts.command.clone(),
