@@ -132,6 +132,8 @@ pub struct EpochMetrics {
     pub train_s: f64,
     /// Seconds since the run started.
     pub elapsed_s: f64,
+    /// Seconds the validation and test passes took (printed, not a column).
+    pub eval_s: f64,
     /// Columns only some models have (the Lipschitz RNN's stability certificate).
     pub extra: Vec<(String, f64)>,
 }
@@ -166,7 +168,7 @@ impl EpochMetrics {
     pub fn summary(&self, epochs: usize) -> String {
         let m = self.metric;
         format!(
-            "epoch {}/{epochs} lr {:.2e} train_loss {:.4} val_{k} {:.4} test_{k} {:.4} ({:.1} s, {:.1} ms/step)",
+            "epoch {}/{epochs} lr {:.2e} train_loss {:.4} val_{k} {:.4} test_{k} {:.4} ({:.1} s, {:.1} ms/step; eval {:.1} s)",
             self.epoch,
             self.lr,
             self.train.mean(),
@@ -174,6 +176,7 @@ impl EpochMetrics {
             m.of(&self.test),
             self.train_s,
             1e3 * self.train_s / self.steps.max(1) as f64,
+            self.eval_s,
             k = m.as_str(),
         )
     }

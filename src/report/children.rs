@@ -17,13 +17,75 @@ pub struct Job {
     pub spec_path: PathBuf,
     pub overrides: Vec<String>,
     pub dir: PathBuf,
+    /// `--tag`s for its run.json (`reproduce` tags its rows `TABLE-PROFILE`).
+    pub tags: Vec<String>,
+}
+
+/// Where a child's progress goes: the epoch and step lines of its `log.txt`, live.
+pub enum Progress {
+    /// A spinner a running job on a terminal, its message the job's latest line.
+    Bars(indicatif::MultiProgress),
+    /// Each line printed as `  LABEL: line` (a pipe, a log file).
+    Lines,
+    /// Nothing (the log itself is where Slurm's output goes).
+    Quiet,
+}
+
+impl Progress {
+    /// Bars on a terminal, plain lines otherwise.
+    pub fn for_stdout() -> Self {
+        use std::io::IsTerminal as _;
+        if std::io::stdout().is_terminal() {
+            Progress::Bars(indicatif::MultiProgress::new())
+        } else {
+            Progress::Lines
+        }
+    }
+
+    /// A handle for one job's lines.
+    fn start(&self, label: &str) -> Option<indicatif::ProgressBar> {
+        match self {
+            Progress::Bars(m) => {
+                let bar = m.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {prefix}: {msg} ({elapsed})",
+                    )
+                    .expect("a valid template"),
+                );
+                bar.set_prefix(label.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                Some(bar)
+            }
+            _ => None,
+        }
+    }
+
+    fn line(&self, bar: Option<&indicatif::ProgressBar>, label: &str, line: &str) {
+        match (self, bar) {
+            (Progress::Bars(_), Some(bar)) => bar.set_message(line.to_string()),
+            (Progress::Lines, _) => println!("  {label}: {line}"),
+            _ => {}
+        }
+    }
+
+    /// A line that stays (a job's end), printed above any bars.
+    fn println(&self, text: &str) {
+        match self {
+            Progress::Bars(m) => {
+                let _ = m.println(text);
+            }
+            _ => println!("{text}"),
+        }
+    }
 }
 
 /// Trains `jobs` as child processes, `parallel` at a time, each logging to its folder's
-/// `log.txt`, and prints a line as each ends.
+/// `log.txt`, shows their epoch and step lines live, and prints a line as each ends.
 pub fn run_jobs(jobs: &[Job], parallel: usize, data_dir: Option<&Path>) {
     let rows = jobs;
     let threads = threads_each(parallel);
+    let progress = Progress::for_stdout();
     crate::experiment::train::catch_stop_signals();
     let next = AtomicUsize::new(0);
     let exe = std::env::current_exe().expect("the running binary has a path");
@@ -37,7 +99,13 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, data_dir: Option<&Path>) {
                     if crate::experiment::train::stop_requested().is_some() {
                         break;
                     }
-                    let status = run_child(&exe, p, threads, data_dir);
+                    let bar = progress.start(&p.label);
+                    let status = run_child(&exe, p, threads, data_dir, &|line: &str| {
+                        progress.line(bar.as_ref(), &p.label, line)
+                    });
+                    if let Some(bar) = bar {
+                        bar.finish_and_clear();
+                    }
                     let secs = started.elapsed().as_secs_f64();
                     let what = match (&status, RunRecord::read(&p.dir)) {
                         (Ok(ChildEnd::Done), Ok(r)) => {
@@ -51,12 +119,12 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, data_dir: Option<&Path>) {
                         (Err(e), _) => format!("could not start: {e}"),
                         _ => format!("FAILED, see {}", p.dir.join(runs::LOG_FILE).display()),
                     };
-                    println!(
+                    progress.println(&format!(
                         "[{}/{}] {}: {what} ({secs:.0} s)",
                         i + 1,
                         rows.len(),
                         p.label
-                    );
+                    ));
                 }
             });
         }
@@ -66,6 +134,44 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, data_dir: Option<&Path>) {
 /// The cores each of `parallel` runs at once trains on: this machine's, split between them.
 pub fn threads_each(parallel: usize) -> usize {
     (crate::kernels::blas::cores(None) / parallel.max(1)).max(1)
+}
+
+/// The lines appended to a file since the last look (a child's `log.txt`).
+struct Tail {
+    path: PathBuf,
+    pos: u64,
+    partial: String,
+}
+
+impl Tail {
+    fn at_end(path: &Path) -> Self {
+        let pos = std::fs::metadata(path).map_or(0, |m| m.len());
+        Tail {
+            path: path.to_path_buf(),
+            pos,
+            partial: String::new(),
+        }
+    }
+
+    /// Complete lines written since the last call; a line still being written waits.
+    fn new_lines(&mut self) -> Vec<String> {
+        use std::io::{Read as _, Seek as _};
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let mut buf = Vec::new();
+        if f.seek(std::io::SeekFrom::Start(self.pos)).is_err() || f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.pos += buf.len() as u64;
+        // Progress bars rewrite a line with `\r`; each piece is a line of its own here.
+        self.partial
+            .push_str(&String::from_utf8_lossy(&buf).replace('\r', "\n"));
+        let mut lines: Vec<String> = self.partial.split('\n').map(str::to_string).collect();
+        self.partial = lines.pop().unwrap_or_default();
+        lines.retain(|l| !l.trim().is_empty());
+        lines
+    }
 }
 
 /// How a child run ended.
@@ -83,8 +189,14 @@ pub enum ChildEnd {
 /// `log.txt` (an attempt after an interruption keeps the earlier attempts' lines). A signal
 /// that stops this process (SIGINT, SIGTERM, SIGUSR1; the caller catches them) is passed on
 /// to the child, which writes its checkpoint and stops; a folder another process trains is
-/// not touched.
-pub fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -> Result<ChildEnd> {
+/// not touched. `on_line` gets each epoch or step line the child logs, as it comes.
+pub fn run_child(
+    exe: &Path,
+    p: &Job,
+    threads: usize,
+    data_dir: Option<&Path>,
+    on_line: &dyn Fn(&str),
+) -> Result<ChildEnd> {
     use std::os::unix::process::CommandExt;
     // Probe the row's lock before truncating its log: a live run elsewhere keeps both.
     match runs::try_lock(&p.dir)? {
@@ -113,6 +225,10 @@ pub fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -
     if let Some(d) = data_dir {
         cmd.arg("--data-dir").arg(d);
     }
+    for t in &p.tags {
+        cmd.arg("--tag").arg(t);
+    }
+    let mut tail = Tail::at_end(&log_path);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log)
@@ -122,9 +238,22 @@ pub fn run_child(exe: &Path, p: &Job, threads: usize, data_dir: Option<&Path>) -
         .spawn()
         .map_err(|e| Error::io(exe, e))?;
     let mut forwarded = false;
+    let mut polls = 0usize;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::io(exe, e))? {
             break status;
+        }
+        polls += 1;
+        if polls % 10 == 0 {
+            for line in tail.new_lines() {
+                let line = line.trim();
+                if line.starts_with("epoch ")
+                    || line.starts_with("resuming")
+                    || line.starts_with("extending")
+                {
+                    on_line(line);
+                }
+            }
         }
         if let (Some(sig), false) = (crate::experiment::train::stop_requested(), forwarded) {
             // SAFETY: `kill` on the child's process group id; no memory is involved.

@@ -433,6 +433,77 @@ fn submit_rows(
     Ok(())
 }
 
+/// What training the rows will take, before it starts: each row's steps left times the mean
+/// step time of the latest earlier run here of the same model, width, batch and task (the
+/// steps an epoch from the spec's cap or from that run). Evaluation is not counted.
+fn estimate(rows: &[&Planned], results: &Path) -> String {
+    use crate::report::results::Summary;
+    let key = |s: &crate::experiment::spec::Spec| {
+        (
+            s.task.name().to_string(),
+            s.model.label(),
+            s.model.hidden(),
+            s.train.batch_size,
+        )
+    };
+    // (step ms, steps an epoch) of earlier runs, by key; later folders overwrite earlier.
+    let mut known = std::collections::HashMap::new();
+    for r in runs::discover(results).into_iter().flatten() {
+        let per_epoch = r.metrics.column("steps").first().copied();
+        if let (Some(ms), Some(spe)) = (Summary::of(&r).step_ms, per_epoch) {
+            let capped = r.spec.train.max_steps_per_epoch.is_some();
+            let entry = known.entry(key(&r.spec)).or_insert((ms, None));
+            entry.0 = ms;
+            if !capped {
+                entry.1 = Some(spe);
+            }
+        }
+    }
+    let (mut secs, mut steps, mut unknown) = (0.0, 0.0, Vec::new());
+    for p in rows {
+        let Some(&(ms, full)) = known.get(&key(&p.spec)) else {
+            unknown.push(format!("{} ({})", p.def.label, p.spec.task.name()));
+            continue;
+        };
+        let tr = &p.spec.train;
+        let Some(spe) = tr
+            .max_steps_per_epoch
+            .map(|c| full.map_or(c as f64, |f| f.min(c as f64)))
+            .or(full)
+        else {
+            unknown.push(format!("{} ({})", p.def.label, p.spec.task.name()));
+            continue;
+        };
+        let done = crate::experiment::metrics::MetricsTable::read(&p.dir.join(runs::METRICS_FILE))
+            .map_or(0, |m| m.rows.len());
+        let left = tr.epochs.saturating_sub(done) as f64 * spe;
+        steps += left;
+        secs += left * ms / 1e3;
+    }
+    let counted = rows.len() - unknown.len();
+    let mut s = format!(
+        "estimate: {} of training for {counted} row(s), {steps:.0} steps (step times of earlier runs of the same models here; evaluation not counted)",
+        duration(secs)
+    );
+    if !unknown.is_empty() {
+        s.push_str(&format!(
+            "; no earlier run to time for {}",
+            unknown.join(", ")
+        ));
+    }
+    s
+}
+
+/// `42 s`, `12 min`, `3 h 05 min`.
+fn duration(secs: f64) -> String {
+    let m = (secs / 60.0).round() as u64;
+    match secs {
+        s if s < 60.0 => format!("{s:.0} s"),
+        _ if m < 60 => format!("{m} min"),
+        _ => format!("{} h {:02} min", m / 60, m % 60),
+    }
+}
+
 /// Trains `rows` as child processes, `jobs` at a time, each logging to its folder's `log.txt`.
 fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
     let jobs_list: Vec<Job> = rows
@@ -442,8 +513,10 @@ fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
             spec_path: p.spec_path.clone(),
             overrides: p.overrides.clone(),
             dir: p.dir.clone(),
+            tags: vec![format!("{}-{}", opts.table, opts.profile)],
         })
         .collect();
+    println!("{}", estimate(rows, &opts.results));
     run_jobs(&jobs_list, jobs, opts.data_dir.as_deref());
 }
 

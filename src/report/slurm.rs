@@ -393,10 +393,12 @@ pub fn run_point(
         spec_path: plan.spec_path(point).to_path_buf(),
         overrides: plan.overrides(point),
         dir: dir.clone(),
+        tags: Vec::new(),
     };
     crate::experiment::train::catch_stop_signals();
     let exe = std::env::current_exe().map_err(|e| Error::Data(format!("own path: {e}")))?;
-    let end = crate::report::children::run_child(&exe, &job, threads, data_dir)?;
+    // The child's own log.txt holds its progress; Slurm's output keeps to what this does.
+    let end = crate::report::children::run_child(&exe, &job, threads, data_dir, &|_| {})?;
     let log = dir.join(runs::LOG_FILE);
     Ok(match end {
         ChildEnd::Done => {

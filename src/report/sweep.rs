@@ -362,6 +362,7 @@ pub fn run(
             label: format!("point {} {}", p.index, p.overrides.join(" ")),
             spec_path: plan.spec_path(p).to_path_buf(),
             overrides: plan.overrides(p),
+            tags: Vec::new(),
             dir: plan.dir(results, p),
         })
         .collect();

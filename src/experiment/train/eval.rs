@@ -23,10 +23,21 @@ pub fn evaluate_split(
     let mut ws = model.workspace(1, 1, false);
     let mut stats = LossStats::default();
     let n = task.num_batches(split, batch);
-    for i in 0..limit.map_or(n, |l| l.min(n)) {
+    let n = limit.map_or(n, |l| l.min(n));
+    // Drawn on a terminal only (indicatif hides it otherwise), cleared when done.
+    let bar = indicatif::ProgressBar::new(n as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "  eval {msg} {bar:30} {pos}/{len} batches, {eta} left",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(split.as_str());
+    for i in 0..n {
         let b = task.batch(split, batch, 0, 0, i);
         stats.merge(model.forward_backward(params, &b, &mut ws, None));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     stats
 }
 

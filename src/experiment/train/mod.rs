@@ -323,14 +323,17 @@ impl<'a> Trainer<'a> {
                 self.tr.max_eval_batches,
             )
         };
+        let started = Instant::now();
+        let (val, test) = (eval(SplitName::Val), eval(SplitName::Test));
         Ok(EpochMetrics {
             extra,
             epoch: epoch + 1,
             lr,
             metric: self.task.info().metric,
             train: self.pos.stats,
-            val: eval(SplitName::Val),
-            test: eval(SplitName::Test),
+            val,
+            test,
+            eval_s: started.elapsed().as_secs_f64(),
             grad_norm: self.pos.grad_norm_sum / self.steps_per_epoch.max(1) as f64,
             steps: self.steps_per_epoch,
             train_s: self.pos.train_s,
