@@ -35,6 +35,9 @@ pub struct ParamInfo {
     pub shape: Vec<usize>,
     pub range: Range<usize>,
     pub init: Init,
+    /// A constant added to a block of the drawn values (the LSTM's forget-gate bias offset,
+    /// `bias_hh[N..2N] += c` after PyTorch's init); the draws themselves are unchanged.
+    pub shift: Option<(Range<usize>, f64)>,
 }
 
 /// The named tensors of a model, in declaration (and initialisation) order.
@@ -54,8 +57,20 @@ impl Layout {
             shape: shape.to_vec(),
             range: start..start + len,
             init,
+            shift: None,
         });
         self.entries.len() - 1
+    }
+
+    /// Adds `by` to elements `block` of tensor `id` after its initialiser has drawn them.
+    pub fn shift(&mut self, id: ParamId, block: Range<usize>, by: f64) {
+        let e = &mut self.entries[id];
+        assert!(
+            block.end <= e.range.len(),
+            "{}: shifted block out of range",
+            e.name
+        );
+        e.shift = Some((block, by));
     }
 
     /// Total number of scalars.
@@ -118,6 +133,11 @@ impl<F: Float> Params<F> {
                         .expect("a Gaussian matrix is invertible with probability one");
                     out.iter_mut().zip(&q).for_each(|(v, &x)| *v = F::of(x));
                 }
+            }
+            if let Some((block, by)) = &e.shift {
+                out[block.clone()]
+                    .iter_mut()
+                    .for_each(|v| *v = F::of(v.f64() + by));
             }
         }
         p

@@ -26,12 +26,21 @@ use crate::net::nn::act::{flush_tiny, sigmoid, sigmoid_grad, tanh_grad};
 use crate::net::nn::{Linear, Steps, blocks, blocks_mut, flat, flat_mut};
 use crate::net::params::{Layout, Params};
 
-/// `[model]` keys for `kind = "lstm"`: PyTorch's `nn.LSTM` defaults (no forget-gate offset).
+/// `[model]` keys for `kind = "lstm"`: PyTorch's `nn.LSTM` defaults unless `forget_bias` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LstmConfig {
     /// Hidden width N (the cell state has the same width).
     pub hidden: usize,
+    /// Added to the forget gate's `bias_hh` block after PyTorch's init (Jozefowicz et al. 2015;
+    /// Keras' `unit_forget_bias` is 1): the cell starts remembering. 0, PyTorch's init, by
+    /// default, and then left out of the spec, so earlier run ids stand.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forget_bias: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl CellConfig for LstmConfig {
@@ -39,8 +48,18 @@ impl CellConfig for LstmConfig {
         self.hidden
     }
 
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        crate::config::check_finite("forget_bias", self.forget_bias)
+    }
+
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
-        Box::new(Lstm(Gated::declare(layout, input_size, self.hidden, 4)))
+        let n = self.hidden;
+        let g = Gated::declare(layout, input_size, n, 4);
+        if self.forget_bias != 0.0 {
+            let b_hh = g.recurrent.bias.expect("a gated cell declares bias_hh");
+            layout.shift(b_hh, n..2 * n, self.forget_bias);
+        }
+        Box::new(Lstm(g))
     }
 }
 
@@ -294,7 +313,11 @@ mod tests {
     fn parameters_have_pytorch_names_shapes_and_init() {
         let (n, p) = (16, 3);
         let mut layout = Layout::default();
-        let cell = LstmConfig { hidden: n }.build::<f32>(p, &mut layout);
+        let config = LstmConfig {
+            hidden: n,
+            forget_bias: 0.0,
+        };
+        let cell = config.build::<f32>(p, &mut layout);
         assert_eq!((cell.input().fan_out, cell.state_width()), (4 * n, 2 * n));
         let init = Init::Uniform { bound: 0.25 };
         for (name, shape) in [
@@ -307,5 +330,34 @@ mod tests {
             assert_eq!((&info.shape, &info.init), (&shape, &init), "{name}");
         }
         assert_eq!(layout.entries().len(), 4);
+    }
+
+    /// `forget_bias = c` is PyTorch's draw plus `c` on `bias_hh[N..2N]` only, as
+    /// `lstm.bias_hh_l0.data[N:2*N] += c` after `nn.LSTM(p, N)`.
+    #[test]
+    fn forget_bias_shifts_only_the_forget_block_of_the_same_draws() {
+        use rand::SeedableRng;
+        use std::sync::Arc;
+        let (n, p) = (8, 2);
+        let init = |forget_bias| {
+            let mut layout = Layout::default();
+            LstmConfig {
+                hidden: n,
+                forget_bias,
+            }
+            .build::<f64>(p, &mut layout);
+            let layout = Arc::new(layout);
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+            (layout.clone(), Params::<f64>::init(layout, &mut rng))
+        };
+        let ((layout, plain), (_, shifted)) = (init(0.0), init(1.5));
+        for (id, e) in layout.entries().iter().enumerate() {
+            let (a, b) = (plain.slice(id), shifted.slice(id));
+            for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                let forget = e.name == "cell/bias_hh" && (n..2 * n).contains(&k);
+                let want = if forget { x + 1.5 } else { *x };
+                assert!((y - want).abs() < 1e-12, "{}[{k}]: {y} vs {want}", e.name);
+            }
+        }
     }
 }
