@@ -1,5 +1,7 @@
 //! Records the git commit the binary is built from, and whether tracked files had uncommitted
-//! changes, for the provenance in each run folder's `run.json` ("unknown" outside a checkout).
+//! changes, for the provenance in each run folder's `run.json` ("unknown" outside a checkout);
+//! and embeds `experiments/` and `baselines/` (a few hundred KB of specs, tables and published
+//! numbers), so an installed binary has them without the source tree (`experiment::root`).
 
 use std::process::Command;
 
@@ -27,6 +29,7 @@ fn main() {
     );
     println!("cargo:rustc-env=LRNN_GIT_DIRTY={dirty}");
     // A commit moves HEAD's branch and rewrites the index; an edit touches src.
+    embed(&["experiments", "baselines"]);
     for path in [
         ".git/HEAD",
         ".git/index",
@@ -36,4 +39,41 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={path}");
     }
+}
+
+/// Writes `$OUT_DIR/embedded.rs`: `FILES`, every file under `dirs` as (relative path, bytes).
+fn embed(dirs: &[&str]) {
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let mut files = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = dirs.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = stack.pop() {
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut out = String::from("pub static FILES: &[(&str, &[u8])] = &[\n");
+    for p in &files {
+        let rel = p
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        out.push_str(&format!(
+            "    ({rel:?}, include_bytes!({:?})),\n",
+            p.display().to_string()
+        ));
+    }
+    out.push_str("];\n");
+    let dest = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
+    std::fs::write(dest, out).unwrap();
 }

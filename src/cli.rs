@@ -146,6 +146,11 @@ enum Command {
         /// An override applied to every row (repeatable), e.g. `--set train.lr=0.001`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// The folder holding experiments/ and baselines/ (default: $LRNN_ROOT, else the
+        /// current directory if it has them, else the source tree, else the copy built into
+        /// the binary).
+        #[arg(long)]
+        root: Option<PathBuf>,
         /// Only these rows, numbered from 1 in the table file (e.g. 1,5).
         #[arg(long, value_delimiter = ',')]
         rows: Vec<usize>,
@@ -648,6 +653,7 @@ pub fn main() -> Result<()> {
             profile,
             seeds,
             set,
+            root,
             rows,
             slurm,
             slurm_args,
@@ -664,7 +670,7 @@ pub fn main() -> Result<()> {
                 jobs,
                 results,
                 data_dir: data_dir.clone(),
-                root: crate::report::reproduce::default_root(),
+                root: crate::experiment::root::root(root.as_deref())?,
                 seeds,
                 slurm: slurm.then(|| slurm_args.options(Default::default(), data_dir)),
                 set,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod grads;
 pub mod metrics;
+pub mod root;
 pub mod runs;
 pub mod spec;
 pub mod train;

@@ -35,8 +35,11 @@ struct Rest {
 }
 
 impl Spec {
-    /// Reads `path` (following `extends`) and applies `overrides` (`key.path=value`).
+    /// Reads `path` (following `extends`) and applies `overrides` (`key.path=value`). A
+    /// relative path that does not exist here is looked up under the project root
+    /// ([`crate::experiment::root`]), so the repository's specs work from any directory.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
+        let path = &crate::experiment::root::find_spec(path);
         let mut table = read_table(path, &mut Vec::new())?;
         for o in overrides {
             apply_override(&mut table, o)

@@ -142,7 +142,8 @@ pub struct Options {
     pub jobs: usize,
     pub results: PathBuf,
     pub data_dir: Option<PathBuf>,
-    /// The project root holding `experiments/tables` and `baselines`.
+    /// The project root holding `experiments/tables` and `baselines`
+    /// ([`crate::experiment::root::root`]).
     pub root: PathBuf,
     /// Train each row once a seed (`train.seed`) and report mean ± std and n; empty: the
     /// seed of each row's spec.
@@ -154,15 +155,6 @@ pub struct Options {
     pub set: Vec<String>,
     /// The rows to train and show, numbered from 1 in the table file's order (empty: all).
     pub rows: Vec<usize>,
-}
-
-/// The project root: the current directory if it has `experiments/tables`, else the source tree.
-pub fn default_root() -> PathBuf {
-    if Path::new("experiments/tables").is_dir() {
-        PathBuf::from(".")
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-    }
 }
 
 /// The tables `root` defines.
@@ -434,17 +426,15 @@ fn submit_rows(
 }
 
 /// What training the rows will take, before it starts: each row's steps left times the mean
-/// step time of the latest earlier run here of the same model, width, batch and task (the
-/// steps an epoch from the spec's cap or from that run). Evaluation is not counted.
+/// step time of the latest earlier run here of the same model, width, batch and task config
+/// (the steps an epoch from the spec's cap or from that run). Evaluation is not counted.
 fn estimate(rows: &[&Planned], results: &Path) -> String {
     use crate::report::results::Summary;
+    // The task's whole config: its sequence length (PTB's bptt, the adding problem's T) sets
+    // both the step time and the steps an epoch.
     let key = |s: &crate::experiment::spec::Spec| {
-        (
-            s.task.name().to_string(),
-            s.model.label(),
-            s.model.hidden(),
-            s.train.batch_size,
-        )
+        let task = serde_json::to_string(&s.task).expect("a task config serialises");
+        (task, s.model.label(), s.model.hidden(), s.train.batch_size)
     };
     // (step ms, steps an epoch) of earlier runs, by key; later folders overwrite earlier.
     let mut known = std::collections::HashMap::new();
