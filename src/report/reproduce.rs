@@ -289,6 +289,7 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     // Named by profile: a smoke table never overwrites a quick or full one.
     let name = format!("{}-{}", opts.table, opts.profile);
     let mut header = header(&def, &opts.profile, profile, &records);
+    header.push(sources_state(&path, &planned));
     if !opts.set.is_empty() {
         header.insert(
             1,
@@ -301,7 +302,12 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     let frame = match def.kind {
         TableKind::Accuracy => {
             let published = read_published(&opts.root.join("baselines"))?;
-            comparison_frame(&opts.table, &planned, &records, &published)?
+            let mut frame = comparison_frame(&opts.table, &planned, &records, &published)?;
+            // A smoke profile's numbers mean nothing: no difference to the paper is shown.
+            if opts.profile == "smoke" {
+                let _ = frame.drop_in_place("diff");
+            }
+            frame
         }
         TableKind::Robustness => {
             let analysis = profile
@@ -359,7 +365,13 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         ],
     )?;
     let md = match def.kind {
-        TableKind::Accuracy => markdown(&def.title, &header, &frame, &SHOWN),
+        TableKind::Accuracy => {
+            let shown: Vec<&str> = SHOWN
+                .into_iter()
+                .filter(|c| frame.column(c).is_ok())
+                .collect();
+            markdown(&def.title, &header, &frame, &shown)
+        }
         TableKind::Robustness => {
             let cols: Vec<&str> = frame
                 .get_column_names()
@@ -731,8 +743,85 @@ fn header(
         env!("CARGO_PKG_VERSION"),
         commits.join(", ")
     ));
-    lines.push("`ours` is the test metric at the epoch of best validation metric; `ours_final` after the last epoch; `diff` = ours − published.".into());
+    lines.push(if name == "smoke" {
+        "`ours` is the test metric at the epoch of best validation metric; `ours_final` after the last epoch; no `diff` to the published numbers at the smoke profile.".into()
+    } else {
+        "`ours` is the test metric at the epoch of best validation metric; `ours_final` after the last epoch; `diff` = ours − published.".into()
+    });
     lines
+}
+
+/// Whether the table file and the rows' spec files are as
+/// committed: the binary's commit alone does not say that a table was made from edited specs.
+fn sources_state(table: &Path, planned: &[Planned]) -> String {
+    let mut files = vec![table.to_path_buf()];
+    for p in planned {
+        if !files.contains(&p.spec_path) {
+            files.push(p.spec_path.clone());
+        }
+    }
+    let mut changed = Vec::new();
+    for f in &files {
+        match git_state(f) {
+            Some(GitState::Committed) => {}
+            Some(state) => changed.push(format!("{} ({})", f.display(), state.as_str())),
+            None => {
+                return format!(
+                    "Table and spec files: not in a git checkout, so whether they match commit {} is unknown",
+                    env!("LRNN_GIT_COMMIT")
+                );
+            }
+        }
+    }
+    if changed.is_empty() {
+        format!("Table and spec files: as committed ({} files)", files.len())
+    } else {
+        format!(
+            "Table and spec files that differ from the commit: {}",
+            changed.join(", ")
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GitState {
+    Committed,
+    Modified,
+    Untracked,
+}
+
+impl GitState {
+    fn as_str(self) -> &'static str {
+        match self {
+            GitState::Committed => "as committed",
+            GitState::Modified => "modified",
+            GitState::Untracked => "not committed",
+        }
+    }
+}
+
+/// `git status` of one file, run in its folder; `None` outside a checkout or without git.
+fn git_state(file: &Path) -> Option<GitState> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = file.file_name()?;
+    let out = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--"])
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(match text.get(..2) {
+        None => GitState::Committed,
+        Some("??") => GitState::Untracked,
+        Some(_) => GitState::Modified,
+    })
 }
 
 fn fmt_cell(c: &Column, i: usize) -> String {
