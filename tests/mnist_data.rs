@@ -64,6 +64,29 @@ fn loads_gzipped_and_raw_files_with_the_authors_split() {
     }
 }
 
+/// Without the permutation file the authors' order is computed, named or not in the spec;
+/// another path that is missing is an error.
+#[test]
+fn a_missing_default_permutation_is_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::write_fake_mnist(dir.path(), 100, 10, true);
+    std::fs::remove_file(m.join("pmnist-permutation.txt")).unwrap();
+    let torch = lrnn::data::download::torch_randperm(784, 12008);
+    for spec in [
+        "psmnist val_size = 10",
+        "psmnist val_size = 10;permutation = \"mnist/pmnist-permutation.txt\"",
+    ] {
+        assert_eq!(load(spec, dir.path()).unwrap().gather, torch, "{spec}");
+    }
+    let err = load(
+        "psmnist val_size = 10;permutation = \"mnist/other.txt\"",
+        dir.path(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("other.txt"), "{err}");
+}
+
 #[test]
 fn permuted_task_reorders_pixels_and_keeps_raw_values() {
     let dir = tempfile::tempdir().unwrap();

@@ -69,8 +69,8 @@ fn read_pair(dir: &Path, prefix: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<PathBuf>
     Ok((images.data, labels.data, vec![img_path, lbl_path]))
 }
 
-/// Where the authors' permuted-MNIST order is read from when `permutation` is not set (and
-/// computed, when the file is absent).
+/// Where the authors' permuted-MNIST order is read from when `permutation` is not set; when
+/// this file is absent the order is computed instead (as PyTorch computes it).
 pub const DEFAULT_PERMUTATION: &str = "mnist/pmnist-permutation.txt";
 
 /// Reads a pixel order: 784 whitespace-separated 0-based indices forming a permutation.
@@ -201,7 +201,7 @@ pub fn load(cfg: &MnistConfig, permuted: bool, dir: &Path) -> Result<PixelTask> 
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PERMUTATION));
         let path = dir.join(&rel);
-        if cfg.permutation.is_none() && !path.exists() {
+        if rel == Path::new(DEFAULT_PERMUTATION) && !path.exists() {
             // The authors' order, computed as PyTorch computes it (tests/mnist_data.rs holds
             // it against the file PyTorch wrote).
             sources.push(PathBuf::from(
