@@ -211,6 +211,21 @@ enum Command {
         #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
         results: PathBuf,
     },
+    /// Learning curves of runs: the metric by epoch on the train, validation and test splits,
+    /// one line a run and split, as SVG.
+    Plot {
+        /// Run folders or run ids.
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// The figure to write (SVG).
+        #[arg(long)]
+        out: PathBuf,
+        /// Which splits to draw (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "train,val,test")]
+        splits: Vec<String>,
+        #[arg(long, env = "LRNN_RESULTS_DIR", default_value = "results")]
+        results: PathBuf,
+    },
     /// Two runs side by side: the spec keys that differ, then their metrics.
     Diff {
         a: String,
@@ -1043,6 +1058,19 @@ pub fn main() -> Result<()> {
                     p.overrides.join(" ")
                 );
             }
+        }
+        Command::Plot {
+            runs: names,
+            out,
+            splits,
+            results,
+        } => {
+            let found = names
+                .iter()
+                .map(|n| runs::RunRecord::read(&find_run(n, &results)))
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            crate::report::results::plot_curves(&found, &splits, &out)?;
+            println!("wrote {}", out.display());
         }
         Command::Show { run, results } => {
             let r = runs::RunRecord::read(&find_run(&run, &results))?;

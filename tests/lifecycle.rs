@@ -75,6 +75,21 @@ fn a_finished_run_extends_to_more_epochs_with_the_numbers_of_a_longer_run() {
     assert_eq!(numbers(&short).len(), 2);
     assert_eq!(numbers(&short)[..], numbers(&straight)[..2]);
 
+    // Its learning curves: one line a split, the run and its progress in the title.
+    let svg = d.join("curves.svg");
+    common::lrnn_ok(
+        d,
+        &["plot", extended.to_str().unwrap(), "--out", "curves.svg"],
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") || text.contains("<svg"),
+        "not an SVG"
+    );
+    for want in ["train", "val", "test", "4 of 4 epochs"] {
+        assert!(text.contains(want), "{want} missing from the figure");
+    }
+
     // --restart trains from scratch instead of extending.
     std::fs::remove_dir_all(&extended).unwrap();
     let out = common::lrnn_ok(

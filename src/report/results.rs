@@ -279,3 +279,51 @@ pub fn write_h5(
         Ok(())
     })
 }
+
+/// Learning curves of `runs` on `splits` (`train`, `val`, `test`): the task's metric by
+/// epoch, one line a run and split, written to `path` (SVG). Runs of several metrics are an
+/// error: one figure has one y axis.
+pub fn plot_curves(runs: &[RunRecord], splits: &[String], path: &std::path::Path) -> Result<()> {
+    let metrics: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.metrics.metric_name())
+        .collect();
+    let Some(&metric) = metrics.first() else {
+        return Err(crate::error::Error::Empty("no epochs to plot".into()));
+    };
+    if metrics.iter().any(|m| *m != metric) {
+        return Err(crate::error::Error::Data(format!(
+            "the runs report different metrics ({}): plot them apart",
+            metrics.join(", ")
+        )));
+    }
+    let mut series = Vec::new();
+    for r in runs {
+        let epochs = r.metrics.column("epoch");
+        for split in splits {
+            let values = r.metrics.column(&format!("{split}_{metric}"));
+            if values.is_empty() {
+                return Err(crate::error::Error::Data(format!(
+                    "{}: no column {split}_{metric}",
+                    r.dir.display()
+                )));
+            }
+            let name = if runs.len() == 1 {
+                split.clone()
+            } else {
+                format!("{} {split}", r.info.id)
+            };
+            series.push((name, epochs.iter().copied().zip(values).collect()));
+        }
+    }
+    let title = match runs {
+        [r] => format!(
+            "{} ({} of {} epochs)",
+            r.info.id,
+            r.metrics.rows.len(),
+            r.spec.train.epochs
+        ),
+        _ => format!("{} runs", runs.len()),
+    };
+    crate::report::plot::learning_curves(path, &title, metric, &series)
+}
