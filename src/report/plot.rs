@@ -21,8 +21,9 @@ const SIZE: (u32, u32) = (800, 520);
 const FONT: &str = "sans-serif";
 const TITLE_PX: u32 = 22;
 const LABEL_PX: u32 = 15;
-/// Matplotlib's `tab10`, so the figures read like the paper's; cycled past ten sets.
-const COLOURS: [RGBColor; 10] = [
+/// Matplotlib's `tab10`, so the figures read like the paper's, then ten more that differ from
+/// them and from each other (a paper table has up to 11 rows a task): cycled past twenty.
+const COLOURS: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -33,6 +34,16 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 128, 128),
+    RGBColor(128, 128, 0),
+    RGBColor(255, 0, 255),
+    RGBColor(218, 165, 32),
+    RGBColor(0, 206, 109),
+    RGBColor(112, 128, 144),
+    RGBColor(255, 99, 71),
 ];
 
 /// A named point set `(name, [(x, y)])`: one curve, or one matrix's eigenvalues `(re, im)`.
@@ -48,6 +59,147 @@ pub fn learning_curves(path: &Path, title: &str, y_label: &str, series: &[Series
         0.02,
         true,
     )
+}
+
+/// One line of a paper table's learning-curve figure.
+#[derive(Clone, Debug)]
+pub struct TableLine {
+    pub name: String,
+    /// `(epoch, metric)`.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed: a baseline (the paper's own rows are solid).
+    pub dashed: bool,
+    /// The published value, drawn as a thin dashed horizontal line in the line's colour.
+    pub published: Option<f64>,
+}
+
+/// Width of the legend column right of a table figure's plot.
+const LEGEND_W: u32 = 330;
+
+/// Writes a table's learning curves to `path` (SVG): every row its own colour, the paper's
+/// rows solid and baselines dashed, each published value as a thin dashed line in its row's
+/// colour, the legend in a column beside the plot so it hides no data.
+pub fn table_curves(path: &Path, title: &str, y_label: &str, lines: &[TableLine]) -> Result<()> {
+    let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
+    let lines: Vec<TableLine> = lines
+        .iter()
+        .map(|l| TableLine {
+            points: l.points.iter().copied().filter(keep).collect(),
+            ..l.clone()
+        })
+        .collect();
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let ys = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1).chain(l.published));
+    let axes = Axes {
+        title,
+        x_label: "epoch",
+        y_label,
+        x: padded(xs, 0.02, 1.0),
+        y: padded(ys, 0.05, 0.0),
+        x_whole: true,
+        zero_line: false,
+    };
+    let mut svg = String::new();
+    {
+        let size = (SIZE.0 + LEGEND_W, SIZE.1);
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw_table(&root, &axes, &lines)
+            .and_then(|()| root.present())
+            .map_err(|e| Error::Plot {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            })?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+fn draw_table(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, lines: &[TableLine]) -> Drawn {
+    root.fill(&WHITE)?;
+    let (plot, legend) = root.split_horizontally(SIZE.0);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(axes.title, (FONT, TITLE_PX))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
+    let x_tick = |v: &f64| tick(*v, true);
+    let y_tick = |v: &f64| tick(*v, false);
+    let x_ticks = ((axes.x.end.floor() - axes.x.start.ceil()) as usize + 1).clamp(2, 10);
+    chart
+        .configure_mesh()
+        .x_labels(x_ticks)
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&y_tick)
+        .x_desc(axes.x_label)
+        .y_desc(axes.y_label)
+        .label_style((FONT, LABEL_PX))
+        .light_line_style(BLACK.mix(0.05))
+        .draw()?;
+    for (i, l) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        if let Some(v) = l.published {
+            let ends = [(axes.x.start, v), (axes.x.end, v)];
+            chart.draw_series(DashedLineSeries::new(
+                ends,
+                3,
+                5,
+                colour.mix(0.8).stroke_width(1),
+            ))?;
+        }
+        let style = colour.stroke_width(2);
+        if l.dashed {
+            chart.draw_series(DashedLineSeries::new(l.points.iter().copied(), 8, 5, style))?;
+        } else {
+            chart.draw_series(LineSeries::new(l.points.iter().copied(), style))?;
+        }
+        chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+    }
+    // The legend column: a sample of each line's stroke, its name, and its published value.
+    let text =
+        TextStyle::from((FONT, LABEL_PX).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut y = 40;
+    for (i, l) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let sample: Vec<(i32, i32)> = vec![(8, y), (40, y)];
+        if l.dashed {
+            for seg in [(8, 18), (24, 34)] {
+                legend.draw(&PathElement::new(
+                    vec![(seg.0, y), (seg.1, y)],
+                    colour.stroke_width(2),
+                ))?;
+            }
+        } else {
+            legend.draw(&PathElement::new(sample, colour.stroke_width(2)))?;
+        }
+        legend.draw(&Circle::new((24, y), 3, colour.filled()))?;
+        legend.draw(&Text::new(l.name.clone(), (48, y), text.clone()))?;
+        y += 22;
+        if let Some(v) = l.published {
+            for seg in [(8, 12), (18, 22), (28, 32), (38, 40)] {
+                legend.draw(&PathElement::new(
+                    vec![(seg.0, y), (seg.1, y)],
+                    colour.mix(0.8).stroke_width(1),
+                ))?;
+            }
+            let grey = BLACK.mix(0.7);
+            let small = TextStyle::from((FONT, LABEL_PX - 2).into_font())
+                .color(&grey)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            legend.draw(&Text::new(format!("published {v}"), (48, y), small))?;
+            y += 22;
+        }
+    }
+    if lines.iter().all(|l| l.points.is_empty()) {
+        let centre = (mid(&axes.x), mid(&axes.y));
+        let grey = BLACK.mix(0.6);
+        let style = TextStyle::from((FONT, TITLE_PX).into_font())
+            .color(&grey)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        chart.draw_series(std::iter::once(Text::new("no data", centre, style)))?;
+    }
+    Ok(())
 }
 
 /// Writes an SVG of `series` `(name, [(x, y)])` as lines with a marker at each point.
@@ -407,6 +559,41 @@ mod tests {
         );
         assert!(text.contains("<polyline") && text.contains("<circle"));
         assert!(!text.contains("NaN"));
+    }
+
+    /// Eleven rows get eleven colours (tab10 alone would repeat the first), the paper's rows
+    /// solid, baselines dashed, published values as lines named in the legend.
+    #[test]
+    fn table_curves_give_every_row_its_colour_and_baselines_dashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.svg");
+        let lines: Vec<TableLine> = (0..11)
+            .map(|i| TableLine {
+                name: format!("row {i}"),
+                points: vec![(1.0, 0.1 * i as f64), (2.0, 0.1 * i as f64 + 0.05)],
+                dashed: i > 0,
+                published: (i == 0).then_some(0.994),
+            })
+            .collect();
+        table_curves(&path, "mnist (quick profile): smnist", "test acc", &lines).unwrap();
+        let text = svg(
+            &path,
+            &[
+                "mnist (quick profile): smnist",
+                "row 0",
+                "row 10",
+                "published 0.994",
+            ],
+        );
+        let colour = |c: RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+        let (first, eleventh) = (colour(COLOURS[0]), colour(COLOURS[10]));
+        assert_ne!(first, eleventh);
+        assert!(
+            text.contains(&first) && text.contains(&eleventh),
+            "eleventh colour missing"
+        );
+        let distinct: std::collections::HashSet<_> = COLOURS.iter().map(|c| colour(*c)).collect();
+        assert_eq!(distinct.len(), COLOURS.len());
     }
 
     #[test]

@@ -385,7 +385,22 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     crate::io::write_atomic(&stem.with_extension("md"), md.as_bytes())?;
     println!("\n{md}");
     if def.kind == TableKind::Accuracy {
-        figures(&out, &name, &planned, &records)?;
+        // Each row's published value by its label and task (a label repeats across tasks),
+        // for the dashed reference lines.
+        let column = |c: &str| frame.column(c).ok();
+        let published: BTreeMap<(String, String), f64> =
+            match (column("row"), column("task"), column("published")) {
+                (Some(rows), Some(tasks), Some(values)) => (0..frame.height())
+                    .filter_map(|i| {
+                        let row = rows.get(i).ok()?.get_str()?.to_string();
+                        let task = tasks.get(i).ok()?.get_str()?.to_string();
+                        let v = values.get(i).ok()?.extract::<f64>()?;
+                        Some(((row, task), v))
+                    })
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+        figures(&out, (&name, &opts.profile), &planned, &records, &published)?;
     }
     println!(
         "written: {}.{{csv,h5,md}} and figures in {}",
@@ -876,15 +891,18 @@ fn markdown(title: &str, header: &[String], df: &DataFrame, shown: &[&str]) -> S
     md
 }
 
-/// Learning curves (test metric by epoch, one figure a task) and the spectra of `A` and `W`
-/// for every Lipschitz row with a checkpoint.
+/// Learning curves (test metric by epoch, one figure a task: the Lipschitz rows solid, the
+/// baselines dashed, published values as thin dashed lines) and the spectra of `A` and `W` for
+/// every Lipschitz row with a checkpoint. `table` is the `TABLE-PROFILE` name and the profile.
 fn figures(
     out: &Path,
-    table: &str,
+    (table, profile): (&str, &str),
     planned: &[Planned],
     records: &[Option<RunRecord>],
+    published: &BTreeMap<(String, String), f64>,
 ) -> Result<()> {
-    let mut by_task: BTreeMap<&str, Vec<crate::report::plot::Series>> = BTreeMap::new();
+    use crate::report::plot::TableLine;
+    let mut by_task: BTreeMap<&str, Vec<TableLine>> = BTreeMap::new();
     for (i, (p, r)) in planned.iter().zip(records).enumerate() {
         let Some(r) = r else { continue };
         let Some(m) = r.metrics.metric_name() else {
@@ -902,10 +920,19 @@ fn figures(
             .into_iter()
             .zip(r.metrics.column(&format!("test_{m}")))
             .collect();
+        // One published line a row, on its first seed's curve.
         by_task
             .entry(p.spec.task.name())
             .or_default()
-            .push((label, points));
+            .push(TableLine {
+                name: label,
+                points,
+                dashed: p.spec.model.kind() != "lipschitz",
+                published: published
+                    .get(&(p.def.label.clone(), p.spec.task.name().to_string()))
+                    .copied()
+                    .filter(|_| first_of_row),
+            });
         if first_of_row
             && p.spec.model.kind() == "lipschitz"
             && r.dir.join(runs::CHECKPOINT_FILE).exists()
@@ -937,9 +964,12 @@ fn figures(
             .find(|r| r.spec.task.name() == task)
             .and_then(|r| r.metrics.metric_name().map(String::from))
             .unwrap_or_default();
-        crate::report::plot::learning_curves(
+        crate::report::plot::table_curves(
             &out.join(format!("{table}-curves-{task}.svg")),
-            &format!("{table}: {task}"),
+            &format!(
+                "{} ({profile} profile): {task}",
+                table.trim_end_matches(&format!("-{profile}"))
+            ),
             &format!("test {metric}"),
             &series,
         )?;
