@@ -40,6 +40,10 @@ fn serve(files: Vec<(String, Vec<u8>)>, mode: Mode) -> (String, Arc<Mutex<Vec<(S
                 reply(stream, "404 Not Found", &[], b"");
                 continue;
             };
+            if start as usize >= bytes.len() {
+                reply(stream, "416 Range Not Satisfiable", &[], b"");
+                continue;
+            }
             let mut body = bytes[start as usize..].to_vec();
             if mode == Mode::Corrupt {
                 body[0] ^= 0xff;
@@ -167,6 +171,21 @@ fn a_cut_download_keeps_its_part_and_resumes_with_a_range_request() {
     let log = log.lock().unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[1].1, kept, "the second request asks for the rest");
+}
+
+/// A part that is already whole (its writer died before the rename): the server has nothing
+/// past its end (416), and the checksum lets it into place.
+#[test]
+fn a_whole_part_left_behind_is_checked_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = payload(20_000);
+    let (base, log) = serve(vec![("file.bin".into(), bytes.clone())], Mode::Whole);
+    let r = resource(dir.path(), &base, &bytes);
+    std::fs::create_dir_all(dir.path().join("set")).unwrap();
+    std::fs::write(dir.path().join("set/file.bin.part"), &bytes).unwrap();
+    let got = download::fetch(dir.path(), &r).unwrap();
+    assert_eq!(std::fs::read(&got).unwrap(), bytes);
+    assert_eq!(log.lock().unwrap()[0].1, bytes.len() as u64);
 }
 
 #[test]

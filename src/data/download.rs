@@ -165,6 +165,9 @@ pub fn fetch(dir: &Path, r: &Resource) -> Result<PathBuf> {
     let (start, append) = match resp.status().as_u16() {
         206 => (have, true),
         200 => (0, false),
+        // Nothing past the end: the part is whole already (its writer stopped before the
+        // rename); the checksum decides.
+        416 if have > 0 => return finish(&part, &dest, r, &url),
         code => return Err(offline(&format!("HTTP status {code}"))),
     };
     let total = resp.body().content_length().map(|n| n + start);
@@ -215,16 +218,21 @@ pub fn fetch(dir: &Path, r: &Resource) -> Result<PathBuf> {
     file.sync_all().map_err(|e| Error::io(&part, e))?;
     drop(file);
     bar.finish_and_clear();
-    let md5 = md5_file(&part)?;
+    finish(&part, &dest, r, &url)
+}
+
+/// The MD5 check of a downloaded `part`, then its rename to `dest`; a wrong sum removes it.
+fn finish(part: &Path, dest: &Path, r: &Resource, url: &str) -> Result<PathBuf> {
+    let md5 = md5_file(part)?;
     if md5 != r.md5 {
-        let _ = std::fs::remove_file(&part);
+        let _ = std::fs::remove_file(part);
         return Err(Error::Data(format!(
             "{url}: MD5 {md5}, expected {}: the download is corrupt and was removed; run again",
             r.md5
         )));
     }
-    std::fs::rename(&part, &dest).map_err(|e| Error::io(&dest, e))?;
-    Ok(dest)
+    std::fs::rename(part, dest).map_err(|e| Error::io(dest, e))?;
+    Ok(dest.to_path_buf())
 }
 
 /// The permutation `torch.manual_seed(seed); torch.randperm(n)` gives on the CPU, for
