@@ -80,11 +80,10 @@ const LEGEND_W: u32 = 330;
 /// rows solid and baselines dashed, each published value as a thin dashed line in its row's
 /// colour, the legend in a column beside the plot so it hides no data.
 pub fn table_curves(path: &Path, title: &str, y_label: &str, lines: &[TableLine]) -> Result<()> {
-    let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     let lines: Vec<TableLine> = lines
         .iter()
         .map(|l| TableLine {
-            points: l.points.iter().copied().filter(keep).collect(),
+            points: finite_points(&l.points),
             ..l.clone()
         })
         .collect();
@@ -101,42 +100,15 @@ pub fn table_curves(path: &Path, title: &str, y_label: &str, lines: &[TableLine]
         x_whole: true,
         zero_line: false,
     };
-    let mut svg = String::new();
-    {
-        let size = (SIZE.0 + LEGEND_W, SIZE.1);
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        draw_table(&root, &axes, &lines)
-            .and_then(|()| root.present())
-            .map_err(|e| Error::Plot {
-                path: path.to_path_buf(),
-                msg: e.to_string(),
-            })?;
-    }
-    write_atomic(path, svg.as_bytes())
+    render(path, (SIZE.0 + LEGEND_W, SIZE.1), |root| {
+        draw_table(root, &axes, &lines)
+    })
 }
 
 fn draw_table(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, lines: &[TableLine]) -> Drawn {
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SIZE.0);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(axes.title, (FONT, TITLE_PX))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
-    let x_tick = |v: &f64| tick(*v, true);
-    let y_tick = |v: &f64| tick(*v, false);
-    let x_ticks = ((axes.x.end.floor() - axes.x.start.ceil()) as usize + 1).clamp(2, 10);
-    chart
-        .configure_mesh()
-        .x_labels(x_ticks)
-        .x_label_formatter(&x_tick)
-        .y_label_formatter(&y_tick)
-        .x_desc(axes.x_label)
-        .y_desc(axes.y_label)
-        .label_style((FONT, LABEL_PX))
-        .light_line_style(BLACK.mix(0.05))
-        .draw()?;
+    let mut chart = chart(&plot, axes)?;
     for (i, l) in lines.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         if let Some(v) = l.published {
@@ -162,16 +134,16 @@ fn draw_table(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, lines: &[Table
     let mut y = 40;
     for (i, l) in lines.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let sample: Vec<(i32, i32)> = vec![(8, y), (40, y)];
-        if l.dashed {
-            for seg in [(8, 18), (24, 34)] {
-                legend.draw(&PathElement::new(
-                    vec![(seg.0, y), (seg.1, y)],
-                    colour.stroke_width(2),
-                ))?;
-            }
+        let segments: &[(i32, i32)] = if l.dashed {
+            &[(8, 18), (24, 34)]
         } else {
-            legend.draw(&PathElement::new(sample, colour.stroke_width(2)))?;
+            &[(8, 40)]
+        };
+        for &(a, b) in segments {
+            legend.draw(&PathElement::new(
+                vec![(a, y), (b, y)],
+                colour.stroke_width(2),
+            ))?;
         }
         legend.draw(&Circle::new((24, y), 3, colour.filled()))?;
         legend.draw(&Text::new(l.name.clone(), (48, y), text.clone()))?;
@@ -192,12 +164,7 @@ fn draw_table(root: &DrawingArea<SVGBackend, Shift>, axes: &Axes, lines: &[Table
         }
     }
     if lines.iter().all(|l| l.points.is_empty()) {
-        let centre = (mid(&axes.x), mid(&axes.y));
-        let grey = BLACK.mix(0.6);
-        let style = TextStyle::from((FONT, TITLE_PX).into_font())
-            .color(&grey)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        chart.draw_series(std::iter::once(Text::new("no data", centre, style)))?;
+        no_data(&mut chart, axes)?;
     }
     Ok(())
 }
@@ -353,6 +320,9 @@ struct Axes<'a> {
 /// What plotters' drawing calls return on an SVG string backend.
 type Drawn = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
+/// A figure's chart: f64 axes on an SVG string backend.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 /// Renders one figure to a string and writes it atomically to `path`.
 fn figure(path: &Path, axes: &Axes, sets: &[Series], mark: Mark) -> Result<()> {
     figure_marks(path, axes, sets, &vec![mark; sets.len()])
@@ -360,10 +330,20 @@ fn figure(path: &Path, axes: &Axes, sets: &[Series], mark: Mark) -> Result<()> {
 
 /// [`figure`] with a mark for each set.
 fn figure_marks(path: &Path, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Result<()> {
+    render(path, SIZE, |root| draw(root, axes, sets, marks))
+}
+
+/// Draws a figure of `size` pixels with `paint` into an SVG string and writes it atomically
+/// to `path`.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    paint: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Drawn,
+) -> Result<()> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, axes, sets, marks)
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        paint(&root)
             .and_then(|()| root.present())
             .map_err(|e| Error::Plot {
                 path: path.to_path_buf(),
@@ -373,14 +353,12 @@ fn figure_marks(path: &Path, axes: &Axes, sets: &[Series], marks: &[Mark]) -> Re
     write_atomic(path, svg.as_bytes())
 }
 
-fn draw(
-    root: &DrawingArea<SVGBackend, Shift>,
+/// The axes' chart on `area`: caption, label areas, and the mesh with its ticks and labels.
+fn chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
     axes: &Axes,
-    sets: &[Series],
-    marks: &[Mark],
-) -> Drawn {
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(root)
+) -> std::result::Result<Chart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
+    let mut chart = ChartBuilder::on(area)
         .caption(axes.title, (FONT, TITLE_PX))
         .margin(16)
         .x_label_area_size(48)
@@ -403,6 +381,28 @@ fn draw(
         .label_style((FONT, LABEL_PX))
         .light_line_style(BLACK.mix(0.05))
         .draw()?;
+    Ok(chart)
+}
+
+/// "no data" in the middle of an empty chart.
+fn no_data(chart: &mut Chart, axes: &Axes) -> Drawn {
+    let centre = (mid(&axes.x), mid(&axes.y));
+    let grey = BLACK.mix(0.6);
+    let style = TextStyle::from((FONT, TITLE_PX).into_font())
+        .color(&grey)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    chart.draw_series(std::iter::once(Text::new("no data", centre, style)))?;
+    Ok(())
+}
+
+fn draw(
+    root: &DrawingArea<SVGBackend, Shift>,
+    axes: &Axes,
+    sets: &[Series],
+    marks: &[Mark],
+) -> Drawn {
+    root.fill(&WHITE)?;
+    let mut chart = chart(root, axes)?;
     if axes.zero_line {
         let ends = [(0.0, axes.y.start), (0.0, axes.y.end)];
         chart.draw_series(DashedLineSeries::new(ends, 6, 4, BLACK.stroke_width(1)))?;
@@ -437,12 +437,7 @@ fn draw(
             .draw()?;
     }
     if sets.iter().all(|(_, p)| p.is_empty()) {
-        let centre = (mid(&axes.x), mid(&axes.y));
-        let grey = BLACK.mix(0.6);
-        let style = TextStyle::from((FONT, TITLE_PX).into_font())
-            .color(&grey)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        chart.draw_series(std::iter::once(Text::new("no data", centre, style)))?;
+        no_data(&mut chart, axes)?;
     }
     Ok(())
 }
@@ -474,9 +469,17 @@ fn legend_corner(axes: &Axes, sets: &[Series]) -> SeriesLabelPosition {
 
 /// `sets` without their non-finite points.
 fn finite(sets: &[Series]) -> Vec<Series> {
-    let keep = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite();
     sets.iter()
-        .map(|(name, p)| (name.clone(), p.iter().filter(keep).copied().collect()))
+        .map(|(name, p)| (name.clone(), finite_points(p)))
+        .collect()
+}
+
+/// `points` without the non-finite ones.
+fn finite_points(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect()
 }
 
