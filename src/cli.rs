@@ -555,10 +555,11 @@ pub fn main() -> Result<()> {
             overrides.extend(shards.map(|k| format!("train.shards={k}")));
             let s = Spec::load(&spec, &overrides)?;
             crate::kernels::blas::use_cores(threads.or_else(crate::kernels::blas::slurm_cpus));
-            let spec_name = runs::spec_name_of(&spec);
-            let id = runs::run_id(&s, &spec_name);
-            let out = out.unwrap_or_else(|| runs::default_dir(&results, &spec, &id));
-            let fresh = restart || !out.join(runs::RUN_FILE).exists();
+            let (spec_name, id, default_out) = runs::place(&results, &spec, &s);
+            let out = out.unwrap_or(default_out);
+            // A new folder whose spec differs from a finished run's only by more epochs
+            // continues from that run; --restart trains from scratch.
+            let fresh = !restart && !out.join(runs::RUN_FILE).exists();
             let opts = train::RunOptions {
                 data_dir,
                 id: Some(id),
@@ -568,8 +569,7 @@ pub fn main() -> Result<()> {
                 tags,
                 extend: fresh
                     .then(|| runs::extendable(&results, &s, &spec_name))
-                    .flatten()
-                    .filter(|_| !restart),
+                    .flatten(),
                 ..train::RunOptions::new(&out)
             };
             let outcome = train::run(&s, &opts)?;

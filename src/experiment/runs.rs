@@ -66,18 +66,30 @@ pub fn spec_name(path: &Path) -> String {
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned())
 }
 
-/// The name a spec file gives its runs, where the file may be a run folder's own `spec.toml`:
-/// that run's name (from its recorded id), so the folder's spec finds the folder again.
-pub fn spec_name_of(path: &Path) -> String {
-    own_run(path)
-        .and_then(|info| {
-            let leaf = info.id.rsplit('/').next()?.to_string();
-            // `<name>-s<seed>-<hash>`: drop the last two dash-separated fields.
-            let mut parts = leaf.rsplitn(3, '-');
-            let (_hash, _seed) = (parts.next()?, parts.next()?);
-            parts.next().map(str::to_string)
-        })
-        .unwrap_or_else(|| spec_name(path))
+/// Where the runs of the spec file `path` (resolved as `spec`) go: their name, the run id and
+/// the default folder. A run folder's own `spec.toml` names its runs as that run was named
+/// (from its recorded id), and is the folder when it holds this very run (wherever it is, as
+/// `results/reference/...`); any other file gives its stem and `results/runs/<id>`.
+pub fn place(results: &Path, path: &Path, spec: &Spec) -> (String, String, PathBuf) {
+    let own = own_run(path);
+    let name = own
+        .as_ref()
+        .and_then(|info| name_in_id(&info.id))
+        .unwrap_or_else(|| spec_name(path));
+    let id = run_id(spec, &name);
+    let dir = match (own, path.parent()) {
+        (Some(info), Some(dir)) if info.id == id => dir.to_path_buf(),
+        _ => run_dir(results, &id),
+    };
+    (name, id, dir)
+}
+
+/// The spec name of a run id `<task>/<name>-s<seed>-<hash>`.
+fn name_in_id(id: &str) -> Option<String> {
+    let leaf = id.rsplit('/').next()?;
+    let mut parts = leaf.rsplitn(3, '-');
+    let (_hash, _seed) = (parts.next()?, parts.next()?);
+    parts.next().map(str::to_string)
 }
 
 /// The run folder `path` is the `spec.toml` of, if it is one.
@@ -86,16 +98,6 @@ fn own_run(path: &Path) -> Option<RunInfo> {
     (path.file_name()? == SPEC_FILE)
         .then(|| RunInfo::read(dir).ok())
         .flatten()
-}
-
-/// Where a run of `id` lives by default: the folder whose own `spec.toml` is `path` when that
-/// folder holds this very run (wherever it is, as `results/reference/...`), else
-/// `results/runs/<id>`.
-pub fn default_dir(results: &Path, path: &Path, id: &str) -> PathBuf {
-    match (own_run(path), path.parent()) {
-        (Some(info), Some(dir)) if info.id == id => dir.to_path_buf(),
-        _ => run_dir(results, id),
-    }
 }
 
 /// A finished run of `spec` with fewer epochs, the one with most if several: a folder of the
