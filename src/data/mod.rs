@@ -283,6 +283,19 @@ impl TaskConfig {
 /// Finds the data directory: the command line's, else `$LRNN_DATA_DIR`, else `./data`,
 /// else `../shared/data`. A directory named explicitly must exist.
 pub fn resolve_data_dir(cli: Option<&Path>) -> Result<PathBuf> {
+    find_data_dir(cli)?.ok_or_else(no_data_dir)
+}
+
+fn no_data_dir() -> Error {
+    Error::Data(
+        "no data directory: pass --data-dir DIR, set LRNN_DATA_DIR, or create ./data \
+         (scripts/fetch-data.sh downloads the official files)"
+            .into(),
+    )
+}
+
+/// [`resolve_data_dir`], with `None` when nothing is named and neither default exists.
+fn find_data_dir(cli: Option<&Path>) -> Result<Option<PathBuf>> {
     let env = std::env::var_os("LRNN_DATA_DIR").map(PathBuf::from);
     let named = [
         (cli.map(Path::to_path_buf), "--data-dir"),
@@ -290,7 +303,7 @@ pub fn resolve_data_dir(cli: Option<&Path>) -> Result<PathBuf> {
     ];
     if let Some((dir, from)) = named.into_iter().find_map(|(d, from)| d.map(|d| (d, from))) {
         return if dir.is_dir() {
-            Ok(dir)
+            Ok(Some(dir))
         } else {
             Err(Error::Data(format!(
                 "data directory {} (from {from}) does not exist",
@@ -298,17 +311,25 @@ pub fn resolve_data_dir(cli: Option<&Path>) -> Result<PathBuf> {
             )))
         };
     }
-    ["data", "../shared/data"]
+    Ok(["data", "../shared/data"]
         .iter()
         .map(PathBuf::from)
-        .find(|d| d.is_dir())
-        .ok_or_else(|| {
-            Error::Data(
-                "no data directory: pass --data-dir DIR, set LRNN_DATA_DIR, or create ./data \
-                 (scripts/fetch-data.sh downloads the official files)"
-                    .into(),
-            )
-        })
+        .find(|d| d.is_dir()))
+}
+
+/// The data directory `task` reads, with its data set's missing official files fetched
+/// first ([`download`]); when no directory exists and the files can be fetched, `./data`.
+pub fn data_dir_for(task: &TaskConfig, cli: Option<&Path>) -> Result<PathBuf> {
+    let dir = match find_data_dir(cli)? {
+        Some(d) => d,
+        None if download::allowed() && !task.missing_files(Path::new("data")).is_empty() => {
+            std::fs::create_dir_all("data").map_err(|e| Error::io("data", e))?;
+            PathBuf::from("data")
+        }
+        None => return Err(no_data_dir()),
+    };
+    download::ensure(&dir, &task.missing_files(&dir))?;
+    Ok(dir)
 }
 
 /// Where decoded data is cached when the data directory is read-only.

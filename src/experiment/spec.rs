@@ -106,22 +106,7 @@ impl Spec {
     /// The task this spec names, read from the data directory when it needs one.
     pub fn load_task(&self, data_dir: Option<&Path>) -> Result<Box<dyn Task>> {
         let dir = if self.task.needs_data() {
-            let dir = match data::resolve_data_dir(data_dir) {
-                Ok(d) => d,
-                // Nowhere to look, but the files can be fetched: into ./data.
-                Err(_)
-                    if data_dir.is_none()
-                        && std::env::var_os("LRNN_DATA_DIR").is_none()
-                        && data::download::allowed()
-                        && !self.task.missing_files(Path::new("data")).is_empty() =>
-                {
-                    std::fs::create_dir_all("data").map_err(|e| Error::io("data", e))?;
-                    PathBuf::from("data")
-                }
-                Err(e) => return Err(e),
-            };
-            data::download::ensure(&dir, &self.task.missing_files(&dir))?;
-            Some(dir)
+            Some(data::data_dir_for(&self.task, data_dir)?)
         } else {
             None
         };
