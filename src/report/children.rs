@@ -22,18 +22,16 @@ pub struct Job {
 }
 
 /// Where a child's progress goes: the epoch and step lines of its `log.txt`, live.
-pub enum Progress {
+enum Progress {
     /// A spinner a running job on a terminal, its message the job's latest line.
     Bars(indicatif::MultiProgress),
     /// Each line printed as `  LABEL: line` (a pipe, a log file).
     Lines,
-    /// Nothing (the log itself is where Slurm's output goes).
-    Quiet,
 }
 
 impl Progress {
     /// Bars on a terminal, plain lines otherwise.
-    pub fn for_stdout() -> Self {
+    fn for_stdout() -> Self {
         use std::io::IsTerminal as _;
         if std::io::stdout().is_terminal() {
             Progress::Bars(indicatif::MultiProgress::new())
@@ -57,15 +55,15 @@ impl Progress {
                 bar.enable_steady_tick(std::time::Duration::from_millis(200));
                 Some(bar)
             }
-            _ => None,
+            Progress::Lines => None,
         }
     }
 
     fn line(&self, bar: Option<&indicatif::ProgressBar>, label: &str, line: &str) {
         match (self, bar) {
             (Progress::Bars(_), Some(bar)) => bar.set_message(line.to_string()),
+            (Progress::Bars(_), None) => {}
             (Progress::Lines, _) => println!("  {label}: {line}"),
-            _ => {}
         }
     }
 
@@ -75,7 +73,7 @@ impl Progress {
             Progress::Bars(m) => {
                 let _ = m.println(text);
             }
-            _ => println!("{text}"),
+            Progress::Lines => println!("{text}"),
         }
     }
 }

@@ -478,19 +478,20 @@ fn estimate(rows: &[&Planned], results: &Path) -> String {
     }
     let (mut secs, mut steps, mut unknown) = (0.0, 0.0, Vec::new());
     for p in rows {
-        let Some(&(ms, full)) = known.get(&key(&p.spec)) else {
+        // The step time, and the steps an epoch: the spec's cap, or the earlier run's count.
+        let timed = known.get(&key(&p.spec)).and_then(|&(ms, full)| {
+            let cap = p.spec.train.max_steps_per_epoch.map(|c| c as f64);
+            let spe = match (cap, full) {
+                (Some(c), Some(f)) => Some(c.min(f)),
+                (c, f) => c.or(f),
+            };
+            spe.map(|spe| (ms, spe))
+        });
+        let Some((ms, spe)) = timed else {
             unknown.push(format!("{} ({})", p.def.label, p.spec.task.name()));
             continue;
         };
         let tr = &p.spec.train;
-        let Some(spe) = tr
-            .max_steps_per_epoch
-            .map(|c| full.map_or(c as f64, |f| f.min(c as f64)))
-            .or(full)
-        else {
-            unknown.push(format!("{} ({})", p.def.label, p.spec.task.name()));
-            continue;
-        };
         let done = crate::experiment::metrics::MetricsTable::read(&p.dir.join(runs::METRICS_FILE))
             .map_or(0, |m| m.rows.len());
         let left = tr.epochs.saturating_sub(done) as f64 * spe;
