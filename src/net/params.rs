@@ -35,9 +35,24 @@ pub struct ParamInfo {
     pub shape: Vec<usize>,
     pub range: Range<usize>,
     pub init: Init,
-    /// A constant added to a block of the drawn values (the LSTM's forget-gate bias offset,
-    /// `bias_hh[N..2N] += c` after PyTorch's init); the draws themselves are unchanged.
-    pub shift: Option<(Range<usize>, f64)>,
+    /// What is done to the drawn values right after the draw (gate-bias inits of the LSTM).
+    pub adjust: Option<Adjust>,
+}
+
+/// A change to a tensor's drawn values, applied right after its draw.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Adjust {
+    /// A constant added to a block (the LSTM's forget-gate bias offset, `bias_hh[N..2N] += c`
+    /// after PyTorch's init); the draws themselves are unchanged.
+    Add { block: Range<usize>, by: f64 },
+    /// Chrono initialisation (Tallec & Ollivier, ICLR 2018): `block[k] = ln u_k` and
+    /// `negated[k] = −ln u_k`, `u_k ~ U(1, t_max − 1)`, so gate `k` starts with a memory of
+    /// about `u_k` steps; drawn after the tensor's own values, which it replaces there.
+    Chrono {
+        block: Range<usize>,
+        negated: Range<usize>,
+        t_max: f64,
+    },
 }
 
 /// The named tensors of a model, in declaration (and initialisation) order.
@@ -57,20 +72,30 @@ impl Layout {
             shape: shape.to_vec(),
             range: start..start + len,
             init,
-            shift: None,
+            adjust: None,
         });
         self.entries.len() - 1
     }
 
     /// Adds `by` to elements `block` of tensor `id` after its initialiser has drawn them.
     pub fn shift(&mut self, id: ParamId, block: Range<usize>, by: f64) {
+        self.adjust(id, Adjust::Add { block, by });
+    }
+
+    /// Sets an [`Adjust`] of tensor `id` (one a tensor).
+    pub fn adjust(&mut self, id: ParamId, adjust: Adjust) {
         let e = &mut self.entries[id];
+        let end = match &adjust {
+            Adjust::Add { block, .. } => block.end,
+            Adjust::Chrono { block, negated, .. } => block.end.max(negated.end),
+        };
         assert!(
-            block.end <= e.range.len(),
-            "{}: shifted block out of range",
+            end <= e.range.len(),
+            "{}: adjusted block out of range",
             e.name
         );
-        e.shift = Some((block, by));
+        assert!(e.adjust.is_none(), "{}: adjusted twice", e.name);
+        e.adjust = Some(adjust);
     }
 
     /// Total number of scalars.
@@ -134,10 +159,23 @@ impl<F: Float> Params<F> {
                     out.iter_mut().zip(&q).for_each(|(v, &x)| *v = F::of(x));
                 }
             }
-            if let Some((block, by)) = &e.shift {
-                out[block.clone()]
+            match &e.adjust {
+                None => {}
+                Some(Adjust::Add { block, by }) => out[block.clone()]
                     .iter_mut()
-                    .for_each(|v| *v = F::of(v.f64() + by));
+                    .for_each(|v| *v = F::of(v.f64() + by)),
+                Some(Adjust::Chrono {
+                    block,
+                    negated,
+                    t_max,
+                }) => {
+                    let d = Uniform::new(1.0, t_max - 1.0).expect("t_max > 2");
+                    for (a, b) in block.clone().zip(negated.clone()) {
+                        let log = d.sample(rng).ln();
+                        out[a] = F::of(log);
+                        out[b] = F::of(-log);
+                    }
+                }
             }
         }
         p

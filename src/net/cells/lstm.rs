@@ -37,6 +37,12 @@ pub struct LstmConfig {
     /// default, and then left out of the spec, so earlier run ids stand.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub forget_bias: f64,
+    /// Chrono initialisation with this `T_max` (Tallec & Ollivier, ICLR 2018, for
+    /// dependencies up to about `T_max` steps): `bias_hh`'s forget block `ln u`, its input
+    /// block `−ln u`, `u ~ U(1, T_max − 1)` a unit, replacing PyTorch's draws there (`bias_ih`
+    /// keeps its small ones); unset (PyTorch's init) by default. Not with `forget_bias`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chrono: Option<f64>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -49,15 +55,34 @@ impl CellConfig for LstmConfig {
     }
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        crate::config::check_finite("forget_bias", self.forget_bias)
+        crate::config::check_finite("forget_bias", self.forget_bias)?;
+        match self.chrono {
+            Some(t) if !(t > 2.0 && t.is_finite()) => Err(crate::config::ConfigError::new(
+                "chrono",
+                format!("T_max must be finite and above 2, found {t}"),
+            )),
+            Some(_) if self.forget_bias != 0.0 => Err(crate::config::ConfigError::new(
+                "chrono",
+                "sets the forget-gate bias itself: leave forget_bias out",
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         let g = Gated::declare(layout, input_size, n, 4);
+        let b_hh = g.recurrent.bias.expect("a gated cell declares bias_hh");
         if self.forget_bias != 0.0 {
-            let b_hh = g.recurrent.bias.expect("a gated cell declares bias_hh");
             layout.shift(b_hh, n..2 * n, self.forget_bias);
+        }
+        if let Some(t_max) = self.chrono {
+            let chrono = crate::net::params::Adjust::Chrono {
+                block: n..2 * n,
+                negated: 0..n,
+                t_max,
+            };
+            layout.adjust(b_hh, chrono);
         }
         Box::new(Lstm(g))
     }
@@ -316,6 +341,7 @@ mod tests {
         let config = LstmConfig {
             hidden: n,
             forget_bias: 0.0,
+            chrono: None,
         };
         let cell = config.build::<f32>(p, &mut layout);
         assert_eq!((cell.input().fan_out, cell.state_width()), (4 * n, 2 * n));
@@ -344,6 +370,7 @@ mod tests {
             LstmConfig {
                 hidden: n,
                 forget_bias,
+                chrono: None,
             }
             .build::<f64>(p, &mut layout);
             let layout = Arc::new(layout);
@@ -358,6 +385,47 @@ mod tests {
                 let want = if forget { x + 1.5 } else { *x };
                 assert!((y - want).abs() < 1e-12, "{}[{k}]: {y} vs {want}", e.name);
             }
+        }
+    }
+
+    /// Chrono: `bias_hh`'s forget block is `ln u` with `u` in [1, T_max − 1], its input block
+    /// the negation, unit by unit; the other gates' biases and tensors drawn before it as
+    /// PyTorch's init.
+    #[test]
+    fn chrono_sets_forget_and_input_biases_from_one_draw() {
+        use rand::SeedableRng;
+        use std::sync::Arc;
+        let (n, p, t_max) = (32, 2, 784.0);
+        let init = |chrono| {
+            let mut layout = Layout::default();
+            let config = LstmConfig {
+                hidden: n,
+                forget_bias: 0.0,
+                chrono,
+            };
+            config.build::<f64>(p, &mut layout);
+            let layout = Arc::new(layout);
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+            (layout.clone(), Params::<f64>::init(layout, &mut rng))
+        };
+        let ((layout, plain), (_, chrono)) = (init(None), init(Some(t_max)));
+        let b_hh = layout.find("cell/bias_hh").unwrap();
+        let (a, b) = (plain.slice(b_hh), chrono.slice(b_hh));
+        for k in 0..n {
+            let f = b[n + k];
+            assert!(f >= 0.0 && f <= (t_max - 1.0).ln(), "forget bias {f}");
+            assert_eq!(b[k], -f, "input bias of unit {k}");
+        }
+        assert_eq!(
+            &a[2 * n..],
+            &b[2 * n..],
+            "g and o blocks keep PyTorch's draws"
+        );
+        let spread = b[n..2 * n].iter().cloned().fold(0.0f64, f64::max);
+        assert!(spread > 4.0, "memories up to ~T_max: largest ln u {spread}");
+        for name in ["cell/weight_ih", "cell/bias_ih", "cell/weight_hh"] {
+            let id = layout.find(name).unwrap();
+            assert_eq!(plain.slice(id), chrono.slice(id), "{name}");
         }
     }
 }
