@@ -745,3 +745,147 @@ fn real_image_archive() {
     assert!(cached < 5.0, "cached load took {cached} s");
     let _ = std::io::stdout().flush();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capped evaluation of a class-sorted split.
+
+/// Loose binary batches whose test batch is sorted by class, as the image folders give it:
+/// five train batches of 6 records (labels mixed) and 5 test records a class.
+fn write_class_sorted(folder: &Path) {
+    fs::create_dir_all(folder).unwrap();
+    for (b, name) in BATCHES[..5].iter().enumerate() {
+        fs::write(folder.join(name), batch_bytes(b, 6)).unwrap();
+    }
+    let mut test = Vec::new();
+    for i in 0..50 {
+        test.push((i / 5) as u8);
+        test.extend((0..IMAGE_BYTES).map(|j| ((i * 13 + j) % 251) as u8));
+    }
+    fs::write(folder.join(BATCHES[5]), test).unwrap();
+}
+
+/// Ordered CIFAR-10 from `dir`, 10 training images held out.
+fn cifar_task(dir: &Path) -> lrnn::data::pixels::PixelTask {
+    let cfg = toml::from_str("val_size = 10").unwrap();
+    lrnn::data::pixels::load_cifar(&cfg, false, dir).unwrap()
+}
+
+/// The labels a pass over `split` in batches of 10 reads, counted by class.
+fn class_counts(t: &dyn lrnn::data::Task, split: lrnn::data::SplitName) -> Vec<usize> {
+    let mut n = vec![0; 10];
+    for i in 0..t.num_batches(split, 10) {
+        let b = t.batch(split, 10, 0, 0, i);
+        let lrnn::net::model::Target::Class(y) = &b.target else {
+            panic!("class targets")
+        };
+        y.iter().for_each(|&c| n[c] += 1);
+    }
+    n
+}
+
+/// A capped evaluation of a split sorted by class reads every class equally, the same examples
+/// for the same seed; a split in mixed order (validation, a random tail) keeps its prefix.
+#[test]
+fn a_capped_evaluation_of_a_class_sorted_split_is_stratified_and_seeded() {
+    use lrnn::data::{SplitName, Task};
+    let tmp = tempfile::tempdir().unwrap();
+    write_class_sorted(&tmp.path().join("cifar10"));
+    let mut t = cifar_task(tmp.path());
+    assert!(t.test.labels.is_sorted() && t.test.len == 50);
+    // Without the cap, the first 20 would be classes 0 to 3.
+    let prefix: Vec<u8> = t.test.labels[..20].to_vec();
+    assert_eq!(prefix.iter().max(), Some(&3));
+    let val = (t.val.labels.clone(), t.val.inputs.clone());
+    t.cap_evaluation(20, 1);
+    assert_eq!(t.test.len, 20);
+    assert_eq!(class_counts(&t, SplitName::Test), vec![2; 10]);
+    assert_eq!((t.val.labels.clone(), t.val.inputs.clone()), val);
+    let note = t.info().notes.last().unwrap();
+    assert!(
+        note.contains("test split grouped by class")
+            && note.contains("stratified subset of 20 of its 50 examples (2 a class)"),
+        "{note}"
+    );
+    // The same seed draws the same subset, another seed another.
+    let mut again = cifar_task(tmp.path());
+    again.cap_evaluation(20, 1);
+    assert_eq!(
+        (&again.test.inputs, &again.test.labels),
+        (&t.test.inputs, &t.test.labels)
+    );
+    let mut other = cifar_task(tmp.path());
+    other.cap_evaluation(20, 2);
+    assert_ne!(other.test.inputs, t.test.inputs);
+    // A cap that is no multiple of the classes: shares differ by one at most.
+    let mut odd = cifar_task(tmp.path());
+    odd.cap_evaluation(25, 1);
+    let n = class_counts(&odd, SplitName::Test);
+    assert!(
+        n.iter().all(|&k| k == 2 || k == 3) && n.iter().sum::<usize>() == 25,
+        "{n:?}"
+    );
+    // A cap of the whole split or more reads it all, in its order.
+    let mut all = cifar_task(tmp.path());
+    all.cap_evaluation(50, 1);
+    assert_eq!(all.test.labels, cifar_task(tmp.path()).test.labels);
+}
+
+/// `lrnn run` with `train.max_eval_batches` on a class-sorted test split: the test metric of
+/// each epoch is the stratified subset's, and `run.json` says which subset it was.
+#[test]
+fn a_capped_run_evaluates_the_stratified_subset() {
+    use lrnn::data::{Metric, SplitName, Task};
+    let tmp = tempfile::tempdir().unwrap();
+    write_class_sorted(&tmp.path().join("data/cifar10"));
+    let spec = tmp.path().join("c.toml");
+    fs::write(
+        &spec,
+        "[model]\nkind = \"lipschitz\"\nhidden = 8\n\
+         [task]\nname = \"cifar10\"\nval_size = 10\n\
+         [train]\nepochs = 1\nbatch_size = 10\nlr = 0.01\nseed = 3\neval_batch_size = 10\n\
+         max_eval_batches = 2\nmax_steps_per_epoch = 1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lrnn"))
+        .args([
+            "run",
+            "c.toml",
+            "--data-dir",
+            "data",
+            "--out",
+            "run",
+            "--no-download",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("LRNN_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = tmp.path().join("run");
+    let info = fs::read_to_string(run.join("run.json")).unwrap();
+    assert!(
+        info.contains("stratified subset of 20 of its 50 examples"),
+        "{info}"
+    );
+    // The recorded test accuracy is the subset's under the run's own parameters.
+    let spec = lrnn::experiment::spec::Spec::load(&spec, &[]).unwrap();
+    let mut task = spec.load_task(Some(&tmp.path().join("data"))).unwrap();
+    task.cap_evaluation(20, 3);
+    let model = spec.build_model();
+    let mut params = lrnn::net::params::Params::zeros(model.layout.clone());
+    lrnn::experiment::checkpoint::load_into(&run.join("best.h5"), &mut params).unwrap();
+    let stats = lrnn::experiment::train::evaluate_split(
+        &model,
+        &params,
+        task.as_ref(),
+        SplitName::Test,
+        10,
+        Some(2),
+    );
+    let metrics = lrnn::experiment::metrics::MetricsTable::read(&run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.column("test_acc"), vec![Metric::Acc.of(&stats)]);
+}

@@ -186,3 +186,31 @@ fn the_computed_permutation_is_pytorchs() {
         lrnn::data::mnist::read_permutation(&dir.join("mnist/pmnist-permutation.txt")).unwrap();
     assert_eq!(lrnn::data::download::torch_randperm(784, 12008), file);
 }
+
+/// A capped evaluation of MNIST reads the splits' first examples as before: the test split is
+/// in the file's mixed order and validation a random tail, so neither is replaced.
+#[test]
+fn a_capped_evaluation_keeps_the_prefix_of_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_fake_mnist(dir.path(), 300, 50, true);
+    let mut d = load("smnist val_size = 40", dir.path()).unwrap();
+    let before = (d.val.clone(), d.test.clone(), d.info().notes.clone());
+    d.cap_evaluation(20, 1);
+    let after = (d.val.clone(), d.test.clone(), d.info().notes.clone());
+    assert_eq!(
+        (
+            &before.0.inputs,
+            &before.0.labels,
+            &before.1.inputs,
+            &before.1.labels,
+            &before.2
+        ),
+        (
+            &after.0.inputs,
+            &after.0.labels,
+            &after.1.inputs,
+            &after.1.labels,
+            &after.2
+        )
+    );
+}

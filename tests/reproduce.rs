@@ -111,6 +111,40 @@ fn reproduce_trains_each_row_once_and_writes_the_table() {
             .exists()
     );
 
+    // The wide layout: a line a row, ours and published of each task, the long table's values.
+    let (wide_header, wide) = read_csv(&root.join("results/tables/t-smoke-wide.csv"));
+    assert_eq!(wide_header, ["row", "adding", "adding_published"]);
+    assert_eq!(wide.len(), 2);
+    for (i, line) in wide.iter().enumerate() {
+        assert_eq!(
+            (&line[0], &line[1], &line[2]),
+            (&*col(i, "row"), &*col(i, "ours"), &*col(i, "published"))
+        );
+    }
+    assert!(
+        first.contains("| row | adding | adding_published |"),
+        "the console shows the wide table: {first}"
+    );
+    let wide_h5: Vec<f64> = f
+        .group("wide")
+        .unwrap()
+        .dataset("adding")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(wide_h5[0], ours);
+    let tex = std::fs::read_to_string(root.join("results/tables/t-smoke.tex")).unwrap();
+    for part in [
+        "% Profile `smoke`: two epochs",
+        "\\begin{tabular}{lrr}",
+        "\\toprule",
+        "\\label{tab:t-smoke}",
+        "Lipschitz, N=16 & ",
+    ] {
+        assert!(tex.contains(part), "no {part} in\n{tex}");
+    }
+    assert_eq!(tabular_rows(&tex).len(), 2, "{tex}");
+
     // Done rows are found again, not retrained (the same --jobs: it sets the shards, part of the id).
     let second = lrnn(
         root,
@@ -172,6 +206,22 @@ fn project(root: &std::path::Path, name: &str, table: &str) {
     .unwrap();
 }
 
+/// A CSV file's header and lines.
+fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    (header, r.records().map(Result::unwrap).collect())
+}
+
+/// The lines of a LaTeX table's body: between `\midrule` and `\bottomrule`.
+fn tabular_rows(tex: &str) -> Vec<&str> {
+    tex.lines()
+        .skip_while(|l| !l.contains("\\midrule"))
+        .skip(1)
+        .take_while(|l| !l.contains("\\bottomrule"))
+        .collect()
+}
+
 /// `--seeds`: each row trained once a seed; the table row is their mean ± std with n, and
 /// the first seed's run is the run without `--seeds` when the spec's seed is 1.
 #[test]
@@ -227,6 +277,21 @@ fn reproduce_with_seeds_reports_mean_std_and_n_per_row() {
     assert!(std > 0.0, "the seeds gave the same numbers: {values:?}");
     let md = std::fs::read_to_string(root.join("results/tables/t-smoke.md")).unwrap();
     assert!(md.contains(" ± ") && md.contains("Seeds [1, 2, 3]"), "{md}");
+    // The wide layout keeps each task's std beside its mean, as the long table has them.
+    let (wide_header, wide) = read_csv(&root.join("results/tables/t-smoke-wide.csv"));
+    assert_eq!(
+        wide_header,
+        ["row", "adding", "adding_std", "adding_published"]
+    );
+    assert_eq!(
+        (&wide[0][1], &wide[0][2]),
+        (&*col(0, "ours"), &*col(0, "ours_std"))
+    );
+    let tex = std::fs::read_to_string(root.join("results/tables/t-smoke.tex")).unwrap();
+    assert!(
+        tex.contains(" \\pm ") && tex.contains("std over seeds"),
+        "{tex}"
+    );
     // Seed 1 is the spec's own: the table without --seeds finds that run, trains nothing.
     let plain = lrnn(
         root,
@@ -332,4 +397,123 @@ fn rows_and_set_select_and_override() {
     let err = common::lrnn(root, &["reproduce", "t", "--rows", "3"]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("the table has rows 1 to 2"));
+}
+
+const MNIST_SPEC: &str = r#"
+[model]
+kind = "lipschitz"
+hidden = 8
+[task]
+name = "smnist"
+val_size = 20
+train_subset = 40
+[train]
+epochs = 5
+batch_size = 20
+lr = 0.01
+eval_batch_size = 50
+"#;
+
+/// Two tasks; the first label repeats across them and both carry LaTeX's special characters.
+const TWO_TASKS: &str = r#"
+title = "Two tasks & 100% of them"
+[profiles.smoke]
+about = "one epoch"
+set = ["train.epochs=1"]
+[[rows]]
+spec = "../adding/a.toml"
+label = "Lipschitz_RNN & co #1"
+published = "Lipschitz RNN"
+[[rows]]
+spec = "../smnist/m.toml"
+label = "Lipschitz_RNN & co #1"
+published = "Lipschitz RNN"
+[[rows]]
+spec = "../adding/a.toml"
+label = "N=24 {wide}"
+set = ["model.hidden=24"]
+"#;
+
+/// The wide layout of a table over two tasks: a line a label, a column group a task in table
+/// order, empty where a row has no run on a task; the LaTeX escapes the labels and prints the
+/// accuracy task in percent, the other task in its own units.
+#[test]
+fn a_two_task_table_pivots_to_the_papers_layout_and_latex() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(root, "t2", TWO_TASKS);
+    std::fs::create_dir_all(root.join("experiments/smnist")).unwrap();
+    std::fs::write(root.join("experiments/smnist/m.toml"), MNIST_SPEC).unwrap();
+    common::write_fake_mnist(&root.join("data"), 100, 30, false);
+    std::fs::write(
+        root.join("baselines/x.csv"),
+        "table,task,model,hidden,params,metric,value,confirmed,source\n\
+         t2,adding,Lipschitz RNN,16,,test_mse,0.25,no,made up\n\
+         t2,smnist,Lipschitz RNN,8,,test_acc,0.5,no,made up\n",
+    )
+    .unwrap();
+    lrnn(root, &["reproduce", "t2", "--jobs", "2"]);
+    let (header, long) = read_csv(&root.join("results/tables/t2-smoke.csv"));
+    let at =
+        |i: usize, name: &str| long[i][header.iter().position(|h| h == name).unwrap()].to_string();
+    let (wide_header, wide) = read_csv(&root.join("results/tables/t2-smoke-wide.csv"));
+    assert_eq!(
+        wide_header,
+        [
+            "row",
+            "adding",
+            "adding_published",
+            "smnist",
+            "smnist_published"
+        ]
+    );
+    assert_eq!(wide.len(), 2, "a line a label");
+    let line = |i: usize| wide[i].iter().collect::<Vec<_>>();
+    assert_eq!(
+        line(0),
+        [
+            at(0, "row"),
+            at(0, "ours"),
+            at(0, "published"),
+            at(1, "ours"),
+            at(1, "published")
+        ]
+    );
+    assert_eq!(
+        line(1),
+        [
+            at(2, "row"),
+            at(2, "ours"),
+            at(2, "published"),
+            String::new(),
+            String::new()
+        ]
+    );
+
+    let tex = std::fs::read_to_string(root.join("results/tables/t2-smoke.tex")).unwrap();
+    assert!(
+        tex.contains("\\begin{tabular}{lrrrr}") && tex.contains("\\toprule"),
+        "{tex}"
+    );
+    assert!(
+        tex.contains("\\caption{Two tasks \\& 100\\% of them.")
+            && tex.contains("accuracies in percent"),
+        "{tex}"
+    );
+    let rows = tabular_rows(&tex);
+    assert_eq!(rows.len(), 2, "{tex}");
+    let num = |i: usize, name: &str| at(i, name).parse::<f64>().unwrap();
+    let first = format!(
+        "Lipschitz\\_RNN \\& co \\#1 & {:.4} & 0.2500 & {:.2} & 50.00 \\\\",
+        num(0, "ours"),
+        100.0 * num(1, "ours")
+    );
+    assert_eq!(rows[0].trim(), first);
+    assert!(rows[1].trim().starts_with("N=24 \\{wide\\} & "), "{tex}");
+    assert!(rows[1].trim().ends_with("& -- & -- & -- \\\\"), "{tex}");
+    let md = std::fs::read_to_string(root.join("results/tables/t2-smoke-wide.md")).unwrap();
+    assert!(
+        md.contains("| row | adding | adding_published | smnist | smnist_published |"),
+        "{md}"
+    );
 }

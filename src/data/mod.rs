@@ -23,6 +23,7 @@ pub mod pixels;
 pub mod ptb;
 pub mod speech;
 pub mod stft;
+pub mod subset;
 
 /// Which part of a data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +130,13 @@ pub trait Task: Send + Sync {
         epoch: usize,
         index: usize,
     ) -> Batch<f32>;
+
+    /// Prepares evaluations capped at `examples` of each evaluation split (a run's
+    /// `train.max_eval_batches` × `train.eval_batch_size`), which read a split's first
+    /// `examples`. A task whose split's first examples are no fair sample (a classification
+    /// split grouped by class) replaces that split by a stratified subset drawn from `seed`
+    /// ([`subset`]) and says so in its notes; by default nothing changes.
+    fn cap_evaluation(&mut self, _examples: usize, _seed: u64) {}
 }
 
 /// A per-batch random stream, independent of every other batch's.
@@ -195,6 +203,14 @@ macro_rules! registry {
 
             pub fn name(&self) -> &'static str {
                 match self { $(TaskConfig::$variant(_) => $name,)* }
+            }
+
+            /// Every key of `[task]` for `name`, with its default and doc (`spec show --all`).
+            pub fn keys(name: &str) -> Option<Vec<crate::config::KeyInfo>> {
+                match name {
+                    $($name => Some(crate::config::describe::<$config>()),)*
+                    _ => None,
+                }
             }
 
             fn spec(&self) -> &dyn DynTaskSpec {

@@ -12,7 +12,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::numpy_rng::legacy_permutation;
-use super::{SplitName, Task, TaskInfo, TaskSpec, batch_rng, need_dir};
+use super::{SplitName, Task, TaskInfo, TaskSpec, batch_rng, need_dir, subset};
 use crate::error::{Error, Result};
 use crate::net::batch::Batch;
 
@@ -156,6 +156,32 @@ impl Task for PixelTask {
         &self.info
     }
 
+    /// A validation or test split grouped by class (CIFAR-10 from image folders) becomes its
+    /// stratified subset of `examples`; MNIST's, and the binary batches', are left as they are.
+    fn cap_evaluation(&mut self, examples: usize, seed: u64) {
+        for split in [SplitName::Val, SplitName::Test] {
+            let data = self.split(split);
+            if examples >= data.len || !subset::grouped_by_class(&data.labels) {
+                continue;
+            }
+            let len = data.len;
+            let ids =
+                subset::stratified(&data.labels, examples, &mut subset::rng(seed, split as u64));
+            let sample = Split::gather(&data.inputs, &data.labels, self.features, &ids);
+            self.info.notes.push(format!(
+                "{} split grouped by class: capped evaluation on a stratified subset of {} of its {} examples ({}), drawn from train.seed, not its first {examples}",
+                split.as_str(),
+                sample.len,
+                len,
+                class_counts(&sample.labels),
+            ));
+            match split {
+                SplitName::Val => self.val = sample,
+                _ => self.test = sample,
+            }
+        }
+    }
+
     fn num_batches(&self, split: SplitName, batch_size: usize) -> usize {
         self.split(split).len.div_ceil(batch_size)
     }
@@ -215,6 +241,22 @@ impl Task for PixelTask {
             labels.push(data.labels[i] as usize);
         }
         Batch::classes(x, labels)
+    }
+}
+
+/// `10 a class` when the classes are equal, else `9–10 a class`.
+fn class_counts(labels: &[u8]) -> String {
+    let mut n = [0usize; 256];
+    labels.iter().for_each(|&l| n[l as usize] += 1);
+    let present = n.iter().copied().filter(|&k| k > 0);
+    let (lo, hi) = (
+        present.clone().min().unwrap_or(0),
+        present.max().unwrap_or(0),
+    );
+    if lo == hi {
+        format!("{lo} a class")
+    } else {
+        format!("{lo}–{hi} a class")
     }
 }
 

@@ -1,6 +1,6 @@
 //! Reports across runs, the layer below the command line: run tables and exports
 //! (`results`), the run list (`list`), figures (`plot`), spectra of trained weights (`analysis`) and the paper's
-//! tables (`reproduce`), sweeps (`sweep`) and their Slurm arrays (`slurm`).
+//! tables (`reproduce`; their wide, Markdown and LaTeX layouts in `table_formats`), sweeps (`sweep`) and their Slurm arrays (`slurm`).
 
 pub mod analysis;
 pub mod children;
@@ -13,3 +13,4 @@ pub mod robustness;
 pub mod robustness_table;
 pub mod slurm;
 pub mod sweep;
+pub mod table_formats;

@@ -2,10 +2,10 @@
 //! spec each, and the published number it is compared with) and its profiles (`smoke`,
 //! `quick`, `full`: `--set` overrides that shorten the schedule). `reproduce` trains every row
 //! whose run folder is not done, as child `lrnn run` processes (`--jobs` at a time, each a
-//! share of the cores), then writes `tables/<table>-<profile>.{csv,h5,md}` and its figures.
+//! share of the cores), then writes `tables/<table>-<profile>.{csv,h5,md}`, an accuracy table's
+//! wide layout (`-wide.{csv,md}`, `.tex`; [`crate::report::table_formats`]) and its figures.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::experiment::runs::{self, RunInfo, RunRecord, State};
 use crate::experiment::spec::Spec;
 use crate::report::children::{Job, run_jobs};
+use crate::report::table_formats::{Wide, markdown};
 
 /// `experiments/tables/<table>.toml`.
 #[derive(Clone, Debug, Deserialize)]
@@ -348,16 +349,24 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             ),
         );
     }
+    // The paper's layout of an accuracy table: a line a model, a column group a task.
+    let wide = (def.kind == TableKind::Accuracy)
+        .then(|| Wide::pivot(&frame, !opts.seeds.is_empty()))
+        .transpose()?;
     let stem = out.join(&name);
     crate::report::results::write_csv(&frame, &stem.with_extension("csv"))?;
     let done: Vec<RunRecord> = records.iter().flatten().cloned().collect();
+    let runs_frame = crate::report::results::summary_frame(&done)?;
+    let epochs_frame = crate::report::results::epochs_frame(&done)?;
+    let mut frames = vec![
+        ("table", &frame),
+        ("runs", &runs_frame),
+        ("epochs", &epochs_frame),
+    ];
+    frames.extend(wide.as_ref().map(|w| ("wide", &w.frame)));
     crate::report::results::write_h5(
         &stem.with_extension("h5"),
-        &[
-            ("table", &frame),
-            ("runs", &crate::report::results::summary_frame(&done)?),
-            ("epochs", &crate::report::results::epochs_frame(&done)?),
-        ],
+        &frames,
         &[
             ("title", def.title.clone()),
             ("profile", opts.profile.clone()),
@@ -384,6 +393,10 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
     };
     crate::io::write_atomic(&stem.with_extension("md"), md.as_bytes())?;
     println!("\n{md}");
+    if let Some(w) = &wide {
+        let table = w.write(&stem, &def.title, &header)?;
+        println!("Wide layout ({name}-wide.md, {name}.tex):\n\n{table}");
+    }
     if def.kind == TableKind::Accuracy {
         // Each row's published value by its label and task (a label repeats across tasks),
         // for the dashed reference lines.
@@ -403,8 +416,13 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
         figures(&out, (&name, &opts.profile), &planned, &records, &published)?;
     }
     println!(
-        "written: {}.{{csv,h5,md}} and figures in {}",
+        "written: {}.{{csv,h5,md}}{} and figures in {}",
         stem.display(),
+        if wide.is_some() {
+            ", -wide.{csv,md}, .tex"
+        } else {
+            ""
+        },
         out.display()
     );
     // Under Slurm the rows not done yet are queued, not failed.
@@ -840,16 +858,6 @@ fn git_state(file: &Path) -> Option<GitState> {
     })
 }
 
-fn fmt_cell(c: &Column, i: usize) -> String {
-    match c.get(i) {
-        Ok(AnyValue::Null) | Err(_) => "—".into(),
-        Ok(AnyValue::Float64(v)) if c.name().as_str() == "step_ms" => format!("{v:.0}"),
-        Ok(AnyValue::Float64(v)) => format!("{v:.4}"),
-        Ok(AnyValue::String(s)) => s.to_string(),
-        Ok(v) => v.to_string(),
-    }
-}
-
 /// The columns of an accuracy table a reader compares.
 const SHOWN: [&str; 13] = [
     "row",
@@ -867,34 +875,10 @@ const SHOWN: [&str; 13] = [
     "state",
 ];
 
-/// The table as Markdown: title, header lines, then the `shown` columns.
-fn markdown(title: &str, header: &[String], df: &DataFrame, shown: &[&str]) -> String {
-    let mut md = format!("# {title}\n\n");
-    for h in header {
-        let _ = writeln!(md, "- {h}");
-    }
-    let _ = writeln!(md, "\n| {} |", shown.join(" | "));
-    let _ = writeln!(md, "|{}", "---|".repeat(shown.len()));
-    for i in 0..df.height() {
-        let cells: Vec<String> = shown
-            .iter()
-            .map(|c| {
-                let cell = df.column(c).map(|col| fmt_cell(col, i)).unwrap_or_default();
-                // Over several seeds: mean ± std.
-                match df.column(&format!("{c}_std")).map(|col| fmt_cell(col, i)) {
-                    Ok(std) if std != "—" => format!("{cell} ± {std}"),
-                    _ => cell,
-                }
-            })
-            .collect();
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
-    }
-    md
-}
-
 /// Learning curves (test metric by epoch, one figure a task: the Lipschitz rows solid, the
-/// baselines dashed, published values as thin dashed lines) and the spectra of `A` and `W` for
-/// every Lipschitz row with a checkpoint. `table` is the `TABLE-PROFILE` name and the profile.
+/// baselines dashed, published values as thin dashed lines) and one figure of the spectra of
+/// `A` and `W`, a panel for every Lipschitz row with a checkpoint (its first seed's), in table
+/// order. `table` is the `TABLE-PROFILE` name and the profile.
 fn figures(
     out: &Path,
     (table, profile): (&str, &str),
@@ -904,6 +888,7 @@ fn figures(
 ) -> Result<()> {
     use crate::report::plot::TableLine;
     let mut by_task: BTreeMap<&str, Vec<TableLine>> = BTreeMap::new();
+    let mut panels = Vec::new();
     for (i, (p, r)) in planned.iter().zip(records).enumerate() {
         let Some(r) = r else { continue };
         let Some(m) = r.metrics.metric_name() else {
@@ -913,7 +898,6 @@ fn figures(
             Some(s) => format!("{} s{s}", p.def.label),
             None => p.def.label.clone(),
         };
-        // One spectrum a row: its first seed's.
         let first_of_row = planned.iter().position(|q| q.row == p.row) == Some(i);
         let points = r
             .metrics
@@ -934,30 +918,11 @@ fn figures(
                     .copied()
                     .filter(|_| first_of_row),
             });
-        if first_of_row
-            && p.spec.model.kind() == "lipschitz"
-            && r.dir.join(runs::CHECKPOINT_FILE).exists()
-        {
-            let sets = crate::report::analysis::recurrent_spectra(
-                &p.spec,
-                &r.dir.join(runs::CHECKPOINT_FILE),
-            )?;
-            let name = format!(
-                "{table}-spectrum-{}.svg",
-                slug(&format!("{} {}", p.spec.task.name(), p.def.label))
-            );
-            crate::report::plot::spectrum(
-                &out.join(name),
-                &format!(
-                    "Eigenvalues of A and W: {} ({})",
-                    p.def.label,
-                    p.spec.task.name()
-                ),
-                &sets,
-                crate::report::analysis::stability_region(&p.spec).as_ref(),
-            )?;
+        if first_of_row && p.spec.model.kind() == "lipschitz" {
+            panels.extend(spectrum_panel(p, r)?);
         }
     }
+    crate::report::plot::spectra(&out.join(format!("{table}-spectra.svg")), &panels)?;
     for (task, series) in by_task {
         let metric = records
             .iter()
@@ -978,15 +943,19 @@ fn figures(
     Ok(())
 }
 
-/// `smnist Lipschitz RNN, N=128` → `smnist-lipschitz-rnn-n-128`.
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
+/// The spectra panel of a Lipschitz row's run `r`, titled with the row's label and task; `None`
+/// without a checkpoint.
+fn spectrum_panel(
+    p: &Planned,
+    r: &RunRecord,
+) -> Result<Option<crate::report::plot::SpectrumPanel>> {
+    let checkpoint = r.dir.join(runs::CHECKPOINT_FILE);
+    if !checkpoint.exists() {
+        return Ok(None);
     }
-    out.trim_matches('-').to_string()
+    Ok(Some(crate::report::plot::SpectrumPanel {
+        title: format!("{} ({})", p.def.label, p.spec.task.name()),
+        sets: crate::report::analysis::stability(&p.spec, &checkpoint)?.1,
+        region: crate::report::analysis::stability_region(&p.spec),
+    }))
 }

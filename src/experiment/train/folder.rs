@@ -30,6 +30,8 @@ pub struct RunOptions {
     /// A finished run folder of the same spec with fewer epochs: a new folder starts from a
     /// copy of it and trains only the epochs it lacks ([`super::extendable`] finds one).
     pub extend: Option<PathBuf>,
+    /// Also write TensorBoard event files in `tb/` ([`super::tensorboard`]); not part of the id.
+    pub tensorboard: bool,
 }
 
 impl RunOptions {
@@ -45,6 +47,7 @@ impl RunOptions {
             name: None,
             tags: Vec::new(),
             extend: None,
+            tensorboard: super::tensorboard::from_env(),
         }
     }
 }
@@ -202,7 +205,11 @@ fn run_locked(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
     }
     spec.train.configure();
     super::catch_stop_signals();
-    let task = spec.load_task(opts.data_dir.as_deref())?;
+    let mut task = spec.load_task(opts.data_dir.as_deref())?;
+    // A capped evaluation reads a fair sample, the same at every epoch and on resume.
+    if let Some(batches) = spec.train.max_eval_batches {
+        task.cap_evaluation(batches * spec.train.eval_batch_size, spec.train.seed);
+    }
     super::check_work(&spec.train, task.as_ref())?;
     let model = spec.build_model();
     super::check_memory(&spec.train, task.as_ref(), &model)?;
