@@ -1,7 +1,9 @@
 //! Records the git commit the binary is built from, and whether tracked files had uncommitted
 //! changes, for the provenance in each run folder's `run.json` ("unknown" outside a checkout);
 //! and embeds `experiments/` and `baselines/` (a few hundred KB of specs, tables and published
-//! numbers), so an installed binary has them without the source tree (`experiment::root`).
+//! numbers), so an installed binary has them without the source tree (`experiment::root`);
+//! and collects the doc line of every struct field, which `lrnn spec show --all` prints
+//! beside each spec key (`config::describe`).
 
 use std::process::Command;
 
@@ -30,6 +32,7 @@ fn main() {
     println!("cargo:rustc-env=LRNN_GIT_DIRTY={dirty}");
     // A commit moves HEAD's branch and rewrites the index; an edit touches src.
     embed(&["experiments", "baselines"]);
+    field_docs();
     for path in [
         ".git/HEAD",
         ".git/index",
@@ -75,5 +78,80 @@ fn embed(dirs: &[&str]) {
     }
     out.push_str("];\n");
     let dest = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
+    std::fs::write(dest, out).unwrap();
+}
+
+/// Writes `$OUT_DIR/field_docs.rs`: `FIELDS`, (struct, field, doc comment on one line) of every
+/// documented field of a braced struct under `src/`, and `NEWTYPES`, (A, B) of each
+/// `struct A(pub B);`. A line scan, not a parser: rustfmt's layout is all it must read.
+fn field_docs() {
+    let mut fields = Vec::new();
+    let mut newtypes = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("src")];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let mut owner: Option<String> = None;
+        let mut doc: Option<String> = None;
+        for line in text.lines() {
+            let t = line.trim();
+            let decl = t.strip_prefix("pub ").unwrap_or(t);
+            if let Some(rest) = decl.strip_prefix("struct ") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some(inner) = rest.strip_prefix(&format!("{name}(pub ")) {
+                    let inner = inner.trim_end_matches(");").trim_end_matches(')');
+                    newtypes.push((name, inner.to_string()));
+                } else if t.ends_with('{') {
+                    owner = Some(name);
+                }
+                doc = None;
+            } else if t == "}" {
+                owner = None;
+            } else if let Some(d) = t.strip_prefix("///") {
+                let d = d.trim();
+                match &mut doc {
+                    Some(text) => {
+                        text.push(' ');
+                        text.push_str(d);
+                    }
+                    None => doc = Some(d.to_string()),
+                }
+            } else if let (Some(o), Some((name, _))) = (&owner, t.split_once(": ")) {
+                let name = name.strip_prefix("pub ").unwrap_or(name);
+                let field = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+                if name.chars().all(field)
+                    && let Some(d) = doc.take()
+                {
+                    fields.push((o.clone(), name.to_string(), d));
+                }
+            } else if t.is_empty() {
+                doc = None;
+            }
+        }
+    }
+    let mut out = String::from("pub static FIELDS: &[(&str, &str, &str)] = &[\n");
+    for (s, f, d) in &fields {
+        out.push_str(&format!("    ({s:?}, {f:?}, {d:?}),\n"));
+    }
+    out.push_str("];\npub static NEWTYPES: &[(&str, &str)] = &[\n");
+    for (a, b) in &newtypes {
+        out.push_str(&format!("    ({a:?}, {b:?}),\n"));
+    }
+    out.push_str("];\n");
+    let dest = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("field_docs.rs");
     std::fs::write(dest, out).unwrap();
 }

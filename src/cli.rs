@@ -63,6 +63,11 @@ enum Command {
         /// instead (also `LRNN_NO_DOWNLOAD=1`).
         #[arg(long)]
         no_download: bool,
+        /// Also write TensorBoard event files (`tb/` in the run folder: the `steps.csv` values
+        /// and each epoch's metrics); also `LRNN_TENSORBOARD=1`, which reaches the runs of
+        /// `reproduce` and sweeps. Not part of the run id.
+        #[arg(long)]
+        tensorboard: bool,
     },
     /// Loss and parameter gradients of one batch (HDF5 in, HDF5 out), for parity checks.
     Grads {
@@ -212,12 +217,12 @@ enum Command {
         results: PathBuf,
     },
     /// Learning curves of runs: the metric by epoch on the train, validation and test splits,
-    /// one line a run and split, as SVG.
+    /// one line a run and split, as SVG, PNG (2x) and PDF.
     Plot {
         /// Run folders or run ids.
         #[arg(required = true)]
         runs: Vec<String>,
-        /// The figure to write (SVG).
+        /// The figure to write: F.svg, F.png and F.pdf, whichever of the three it names.
         #[arg(long)]
         out: PathBuf,
         /// Which splits to draw (comma-separated).
@@ -364,7 +369,8 @@ enum AnalyzeCommand {
         /// Also estimate the eigenvalue density (written to --figure).
         #[arg(long)]
         density: bool,
-        /// The density's SVG (default: hessian-density.svg beside the checkpoint).
+        /// The density's figure, as F.svg, F.png and F.pdf whichever of the three it names
+        /// (default: hessian-density.svg beside the checkpoint).
         #[arg(long)]
         figure: Option<PathBuf>,
         /// Seeds the probe vectors (Lanczos start, Hutchinson, SLQ).
@@ -389,7 +395,8 @@ enum AnalyzeCommand {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// Also draw the eigenvalues of A, W and A's symmetric part to this SVG.
+        /// Also draw the eigenvalues of A, W and A's symmetric part to this figure: F.svg, F.png
+        /// and F.pdf, whichever of the three it names.
         #[arg(long)]
         figure: Option<PathBuf>,
         /// Also (for a Lipschitz cell) the largest Lyapunov exponent along test sequences.
@@ -501,11 +508,16 @@ impl Target {
 
 #[derive(Subcommand)]
 enum SpecCommand {
-    /// Print the fully resolved spec (extends followed, overrides and defaults applied).
+    /// Print the fully resolved spec (extends followed, overrides and defaults applied);
+    /// `--all`: every key with its default and doc (of the spec's model kind and task when a
+    /// SPEC is given, beside its values; of every kind and task otherwise).
     Show {
-        spec: PathBuf,
+        #[arg(required_unless_present = "all")]
+        spec: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -547,6 +559,7 @@ pub fn main() -> Result<()> {
             name,
             tags,
             no_download,
+            tensorboard,
         } => {
             if no_download {
                 crate::data::download::refuse();
@@ -571,6 +584,10 @@ pub fn main() -> Result<()> {
                     .then(|| runs::extendable(&results, &s, &spec_name))
                     .flatten(),
                 ..train::RunOptions::new(&out)
+            };
+            let opts = train::RunOptions {
+                tensorboard: opts.tensorboard || tensorboard,
+                ..opts
             };
             let outcome = train::run(&s, &opts)?;
             let m = outcome.metrics.metric_name().unwrap_or("loss").to_string();
@@ -848,7 +865,7 @@ pub fn main() -> Result<()> {
                 println!(
                     "density: {} SLQ nodes, figure {}",
                     nodes.len(),
-                    path.display()
+                    crate::report::plot::written(&path)
                 );
             }
             if json {
@@ -1070,7 +1087,7 @@ pub fn main() -> Result<()> {
                 .map(|n| runs::RunRecord::read(&find_run(n, &results)))
                 .collect::<crate::error::Result<Vec<_>>>()?;
             crate::report::results::plot_curves(&found, &splits, &out)?;
-            println!("wrote {}", out.display());
+            println!("wrote {}", crate::report::plot::written(&out));
         }
         Command::Show { run, results } => {
             let r = runs::RunRecord::read(&find_run(&run, &results))?;
@@ -1180,8 +1197,20 @@ pub fn main() -> Result<()> {
             );
         }
         Command::Spec {
-            command: SpecCommand::Show { spec, overrides },
-        } => print!("{}", Spec::load(&spec, &overrides)?.to_toml()),
+            command:
+                SpecCommand::Show {
+                    spec,
+                    overrides,
+                    all,
+                },
+        } => {
+            let spec = spec.map(|s| Spec::load(&s, &overrides)).transpose()?;
+            match (spec, all) {
+                (spec, true) => print!("{}", crate::experiment::spec::describe_keys(spec.as_ref())),
+                (Some(spec), false) => print!("{}", spec.to_toml()),
+                (None, false) => unreachable!("clap requires SPEC without --all"),
+            }
+        }
         Command::Data {
             command: DataCommand::Inspect { task, data_dir },
         } => {

@@ -171,3 +171,240 @@ pub fn dotted(prefix: &str, key: &str) -> String {
         (p, k) => format!("{p}.{k}"),
     }
 }
+
+/// What `lrnn spec show --all` says of one key of a section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyInfo {
+    pub key: String,
+    pub default: KeyDefault,
+    /// The field's doc comment on one line (from the source, at build time).
+    pub doc: &'static str,
+}
+
+/// A key's default: a value, none (the spec must set it), or unset (an optional key).
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyDefault {
+    Value(toml::Value),
+    Required,
+    Unset,
+}
+
+/// Every key of a section deserialised into `C`, in declaration order, with its default and
+/// doc. Generic over the config type, so a new cell's or task's keys are listed with no code:
+/// serde names every key when asked for an unknown one, and its defaults are what an empty
+/// section deserialises to (a required key gets a placeholder of the first type it accepts),
+/// serialised, or for a key left out of the serialisation at its default (so that it leaves
+/// run ids alone) read from `C`'s `Debug` text.
+pub fn describe<C: DeserializeOwned + serde::Serialize + std::fmt::Debug>() -> Vec<KeyInfo> {
+    const PROBE: &str = "__lrnn_every_key__";
+    let parse = |t: &toml::Table| toml::Value::Table(t.clone()).try_into::<C>();
+    let mut probe = toml::Table::new();
+    probe.insert(PROBE.into(), toml::Value::Boolean(true));
+    let keys: Vec<String> = match parse(&probe) {
+        Err(e) => e
+            .to_string()
+            .lines()
+            .next()
+            .and_then(|l| l.split_once("expected").map(|(_, rest)| rest.to_string()))
+            .map(|rest| {
+                rest.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Ok(_) => Vec::new(),
+    };
+    let placeholders = [
+        toml::Value::Integer(1),
+        toml::Value::Float(1.0),
+        toml::Value::String(String::new()),
+        toml::Value::Boolean(false),
+    ];
+    let mut table = toml::Table::new();
+    let mut required = Vec::new();
+    let (defaults, debug) = loop {
+        match parse(&table) {
+            Ok(c) => {
+                break (
+                    toml::Table::try_from(&c).unwrap_or_default(),
+                    format!("{c:?}"),
+                );
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let Some(key) = msg
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.split('`').next())
+                    .map(String::from)
+                    .filter(|k| !required.contains(k))
+                else {
+                    break (toml::Table::new(), String::new());
+                };
+                let fits = placeholders.iter().find(|v| {
+                    let mut t = table.clone();
+                    t.insert(key.clone(), (*v).clone());
+                    parse(&t).map_or_else(|e| !e.to_string().contains(&key), |_| true)
+                });
+                table.insert(key.clone(), fits.unwrap_or(&placeholders[0]).clone());
+                required.push(key);
+            }
+        }
+    };
+    let owner = std::any::type_name::<C>()
+        .rsplit("::")
+        .next()
+        .unwrap_or_default();
+    keys.into_iter()
+        .map(|key| KeyInfo {
+            default: if required.contains(&key) {
+                KeyDefault::Required
+            } else if let Some(v) = defaults.get(&key) {
+                KeyDefault::Value(v.clone())
+            } else {
+                match debug_field(&debug, &key) {
+                    None | Some("None") => KeyDefault::Unset,
+                    Some(text) => KeyDefault::Value(
+                        text.parse::<toml::Value>()
+                            .unwrap_or_else(|_| toml::Value::String(text.to_string())),
+                    ),
+                }
+            },
+            doc: field_doc(owner, &key),
+            key,
+        })
+        .collect()
+}
+
+/// The text of field `key` in a derived `Debug` rendering (`Cfg { a: 1, b: None }`, or
+/// `Newtype(Cfg { … })`): a field of the first braced struct.
+fn debug_field<'a>(debug: &'a str, key: &str) -> Option<&'a str> {
+    let (mut depth, bytes) = (0usize, debug.as_bytes());
+    let base = debug
+        .find('{')
+        .map(|i| debug[..=i].matches(['(', '[', '{']).count())?;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ if depth == base && debug[i..].starts_with(key) => {
+                let before = debug[..i].chars().next_back();
+                let rest = debug[i + key.len()..].strip_prefix(": ");
+                if let (Some(' '), Some(rest)) = (before, rest) {
+                    let mut d = 0usize;
+                    let end = rest
+                        .char_indices()
+                        .find(|&(_, c)| {
+                            match c {
+                                '{' | '(' | '[' => d += 1,
+                                '}' | ')' | ']' if d == 0 => return true,
+                                '}' | ')' | ']' => d -= 1,
+                                ',' if d == 0 => return true,
+                                _ => {}
+                            }
+                            false
+                        })
+                        .map_or(rest.len(), |(j, _)| j);
+                    return Some(rest[..end].trim());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `(struct, field, doc comment)` of every documented struct field in `src/`, and
+/// `(newtype, inner)` for `struct A(pub B);`, written by build.rs.
+mod docs {
+    include!(concat!(env!("OUT_DIR"), "/field_docs.rs"));
+}
+
+/// The doc line of `owner.field`, looking through newtypes (`Ordered(MnistConfig)`).
+fn field_doc(owner: &str, field: &str) -> &'static str {
+    let mut owner = owner;
+    for _ in 0..4 {
+        if let Some(&(_, _, doc)) = docs::FIELDS
+            .iter()
+            .find(|(s, f, _)| *s == owner && *f == field)
+        {
+            return doc;
+        }
+        match docs::NEWTYPES.iter().find(|(s, _)| *s == owner) {
+            Some(&(_, inner)) => owner = inner,
+            None => break,
+        }
+    }
+    ""
+}
+
+/// A key's default as `lrnn spec show --all` prints it.
+impl std::fmt::Display for KeyDefault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyDefault::Value(v) => write!(f, "{v}"),
+            KeyDefault::Required => f.write_str("(required)"),
+            KeyDefault::Unset => f.write_str("(unset)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config like a cell's: a required key, a default, an optional key, a default left
+    /// out of the serialisation (as `forget_bias` is, so run ids stand).
+    #[derive(Debug, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Probe {
+        width: usize,
+        #[serde(default = "three")]
+        rate: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<usize>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        offset: f64,
+        #[serde(default = "pair")]
+        pair: [u8; 2],
+    }
+    fn three() -> f64 {
+        3.0
+    }
+    fn pair() -> [u8; 2] {
+        [1, 2]
+    }
+    fn is_zero(v: &f64) -> bool {
+        *v == 0.0
+    }
+
+    #[test]
+    fn describe_names_every_key_with_its_default() {
+        let keys = describe::<Probe>();
+        let got: Vec<(&str, String)> = keys
+            .iter()
+            .map(|k| (k.key.as_str(), k.default.to_string()))
+            .collect();
+        let want = [
+            ("width", "(required)"),
+            ("rate", "3.0"),
+            ("cap", "(unset)"),
+            ("offset", "0.0"),
+            ("pair", "[1, 2]"),
+        ];
+        let want: Vec<(&str, String)> = want.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn debug_fields_are_read_at_the_struct_level() {
+        let text = "Outer(Inner { a: Some([1, 2]), b: 0.5, ab: X { a: 3 } })";
+        assert_eq!(debug_field(text, "a"), Some("Some([1, 2])"));
+        assert_eq!(debug_field(text, "b"), Some("0.5"));
+        assert_eq!(debug_field(text, "ab"), Some("X { a: 3 }"));
+        assert_eq!(debug_field(text, "c"), None);
+    }
+}

@@ -468,3 +468,120 @@ fn the_results_directory_comes_from_lrnn_results_dir() {
     with_env(&["run", "a.toml", "--results", "flagged"]);
     assert!(d.join("flagged/runs/adding").is_dir());
 }
+
+/// `spec show --all` lists every key of every section with its default and doc: generated
+/// from the configs themselves, so each registered cell and task is there; with a spec, only
+/// its kind and task, beside its values, `*` marking what differs from the default.
+#[test]
+fn spec_show_all_lists_every_key_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = common::lrnn_ok(dir.path(), &["spec", "show", "--all"]);
+    for kind in lrnn::net::cells::ModelConfig::KINDS {
+        assert!(
+            all.contains(&format!("[model] kind = \"{kind}\"")),
+            "{kind}: {all}"
+        );
+    }
+    for name in lrnn::data::TaskConfig::NAMES {
+        assert!(
+            all.contains(&format!("[task] name = \"{name}\"")),
+            "{name}: {all}"
+        );
+    }
+    let line = |text: &str, key: &str| -> Vec<String> {
+        let l = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no line for {key}: {text}"));
+        l.split_whitespace().map(String::from).collect()
+    };
+    assert_eq!(line(&all, "epochs")[1], "(required)", "{all}");
+    let batch = line(&all, "batch_size");
+    assert_eq!(batch[1], "128");
+    assert!(batch.join(" ").contains("# Sequences a step"), "{batch:?}");
+    // Optional keys with no default are listed too.
+    assert_eq!(line(&all, "max_eval_batches")[1], "(unset)");
+    assert_eq!(line(&all, "chrono")[1], "(unset)");
+
+    std::fs::write(dir.path().join("s.toml"), common::tiny_spec("")).unwrap();
+    let one = common::lrnn_ok(
+        dir.path(),
+        &["spec", "show", "s.toml", "--all", "--set", "model.beta=0.5"],
+    );
+    assert!(one.contains("[model] kind = \"lipschitz\"") && !one.contains("kind = \"lstm\""));
+    assert!(one.contains("[task] name = \"smnist\"") && !one.contains("name = \"adding\""));
+    let eps = line(&one, "eps");
+    assert_eq!(
+        (eps[1].as_str(), eps[2].as_str(), eps[3].as_str()),
+        ("0.03", "0.1", "*")
+    );
+    // Left out of the spec: at its default, unmarked; a required key is never marked.
+    let log_every = line(&one, "log_every");
+    assert_eq!((log_every[1].as_str(), log_every[2].as_str()), ("50", "50"));
+    assert_ne!(log_every.get(3).map(String::as_str), Some("*"));
+    let epochs = line(&one, "epochs");
+    assert_eq!(
+        (epochs[1].as_str(), epochs[2].as_str()),
+        ("(required)", "2")
+    );
+    assert_ne!(epochs.get(3).map(String::as_str), Some("*"));
+    let gamma = line(&one, "gamma_a");
+    assert_eq!((gamma[1].as_str(), gamma[2].as_str()), ("0.001", "0.001"));
+    assert_ne!(gamma[3], "*", "{gamma:?}");
+    assert_eq!(line(&one, "beta")[2], "0.5", "the --set value: {one}");
+    let out = common::lrnn(dir.path(), &["spec", "show"]);
+    assert!(!out.status.success(), "SPEC or --all is required");
+}
+
+/// `--tensorboard` writes an event file in the run folder's `tb/` with the per-step and
+/// per-epoch scalars, and leaves the run id alone.
+#[test]
+fn tensorboard_event_files_hold_the_run_scalars() {
+    use tfrecord::protobuf::event::What;
+    use tfrecord::protobuf::summary::value::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "[model]\nkind = \"lipschitz\"\nhidden = 8\n[task]\nname = \"adding\"\nseq_len = 20\ntrain_size = 128\nval_size = 32\ntest_size = 32\n[train]\nepochs = 2\nbatch_size = 32\nlr = 0.01\nlog_every = 2\n";
+    std::fs::write(dir.path().join("s.toml"), spec).unwrap();
+    common::lrnn_ok(dir.path(), &["run", "s.toml", "--tensorboard"]);
+    let runs = dir.path().join("results/runs/adding");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let files: Vec<_> = std::fs::read_dir(run.join("tb"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let mut scalars = Vec::new();
+    for e in tfrecord::EventIter::open(files[0].path(), Default::default()).unwrap() {
+        if let Some(What::Summary(s)) = e.unwrap().what {
+            for v in s.value {
+                if let Some(Value::SimpleValue(x)) = v.value {
+                    scalars.push((v.tag, x));
+                }
+            }
+        }
+    }
+    let count = |tag: &str| scalars.iter().filter(|(t, _)| t == tag).count();
+    // 4 steps an epoch, a row every 2: 4 step rows; 2 epochs.
+    assert_eq!(count("train/loss"), 4, "{scalars:?}");
+    assert_eq!(count("epoch/test_mse"), 2, "{scalars:?}");
+    let metrics = lrnn::experiment::metrics::MetricsTable::read(&run.join("metrics.csv")).unwrap();
+    let last = scalars
+        .iter()
+        .rev()
+        .find(|(t, _)| t == "epoch/test_mse")
+        .unwrap()
+        .1;
+    let want = *metrics.column("test_mse").last().unwrap();
+    assert!(
+        (last as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
+        "{last} vs {want}"
+    );
+    // The same spec without the flag names the same folder: a finished run, not trained again.
+    let again = common::lrnn_ok(dir.path(), &["run", "s.toml"]);
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "{again}");
+}

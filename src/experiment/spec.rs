@@ -179,6 +179,91 @@ impl Spec {
     }
 }
 
+/// `lrnn spec show --all`: every key of `[train]`, and of `[model]` for every kind and `[task]`
+/// for every name, with its default and doc; given a spec, only its kind and task, with a
+/// column of its values (`*` where one differs from the default).
+pub fn describe_keys(spec: Option<&Spec>) -> String {
+    use crate::config::describe;
+    let flat = spec.map(Spec::flattened);
+    let mut sections = vec![("train".to_string(), describe::<TrainSpec>())];
+    let kinds = spec.map_or(ModelConfig::KINDS.to_vec(), |s| vec![s.model.kind()]);
+    for kind in kinds {
+        let keys = ModelConfig::keys(kind).expect("a registered kind");
+        sections.push((format!("model] kind = \"{kind}\""), keys));
+    }
+    let names = spec.map_or(TaskConfig::NAMES.to_vec(), |s| vec![s.task.name()]);
+    for name in names {
+        let keys = TaskConfig::keys(name).expect("a registered task");
+        sections.push((format!("task] name = \"{name}\""), keys));
+    }
+    let mut out = String::from(
+        "# Every spec key with its default; a key a spec leaves out takes its default.\n",
+    );
+    for (title, keys) in sections {
+        let (section, selector) = title.split_once(']').unwrap_or((&title, ""));
+        out.push_str(&format!("\n[{section}]{selector}\n"));
+        let value_of = |key: &str| {
+            let flat = flat.as_ref()?;
+            let v = flat.get(&format!("{section}.{key}"))?;
+            Some(v.to_string())
+        };
+        let rows: Vec<[String; 3]> = keys
+            .iter()
+            .map(|k| {
+                use crate::config::KeyDefault;
+                // A key a spec leaves out (or that serialises only off its default) is at its
+                // default; `*` marks a value that differs from a default.
+                let value = match (value_of(&k.key), &k.default) {
+                    (Some(v), KeyDefault::Value(d)) if !same_value(&v, d) => format!("{v} *"),
+                    (Some(v), _) => v,
+                    (None, _) if flat.is_none() => String::new(),
+                    (None, d) => d.to_string(),
+                };
+                [k.key.clone(), k.default.to_string(), value]
+            })
+            .collect();
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let (wk, wd, wv) = (width(0), width(1), width(2));
+        for (row, key) in rows.iter().zip(&keys) {
+            let mut line = format!("  {:wk$}  {:wd$}", row[0], row[1]);
+            if flat.is_some() {
+                line.push_str(&format!("  {:wv$}", row[2]));
+            }
+            let doc = first_sentence(key.doc);
+            if !doc.is_empty() {
+                line.push_str("  # ");
+                line.push_str(&doc);
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Whether a spec's value (JSON text) is the default (TOML), compared as JSON numbers,
+/// strings and arrays.
+fn same_value(json: &str, default: &toml::Value) -> bool {
+    serde_json::to_value(default).is_ok_and(|d| {
+        serde_json::from_str::<serde_json::Value>(json)
+            .is_ok_and(|v| v == d || (v.as_f64().is_some() && v.as_f64() == d.as_f64()))
+    })
+}
+
+/// A doc comment's first sentence: up to a `. ` before a capital letter that does not end
+/// an abbreviation (`et al.`, `e.g.`), with rustdoc's link brackets dropped.
+fn first_sentence(doc: &str) -> String {
+    let end = doc
+        .match_indices(". ")
+        .find(|&(i, _)| {
+            let next = doc[i + 2..].chars().next();
+            let word = doc[..i].rsplit([' ', '(']).next().unwrap_or_default();
+            next.is_some_and(char::is_uppercase) && !matches!(word, "al" | "e.g" | "i.e" | "cf")
+        })
+        .map_or(doc.len(), |(i, _)| i + 1);
+    doc[..end].replace("[`", "`").replace("`]", "`")
+}
+
 /// Removes section `[section]` from `table` and its selector key (`kind`, `name`), which
 /// decides how the rest of the section is read.
 fn tagged(
@@ -333,7 +418,9 @@ pub struct TrainSpec {
     /// Stop each epoch after this many steps (smoke runs); absent = the whole split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
-    /// Evaluate on the first this many batches of val and test only (smoke and quick runs).
+    /// Evaluate on the first this many batches of val and test only (smoke and quick runs); a
+    /// split grouped by class (CIFAR-10's image folders) on a stratified subset of as many
+    /// examples drawn from `seed` instead ([`crate::data::Task::cap_evaluation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_eval_batches: Option<usize>,
     /// BLAS threads when `shards = 1` (default: what OpenBLAS chose, normally one a core).

@@ -24,6 +24,7 @@ use crate::net::params::Params;
 mod eval;
 mod folder;
 pub mod state;
+pub mod tensorboard;
 
 pub use eval::{evaluate_checkpoint, evaluate_split};
 pub use folder::{RunOptions, RunOutcome, run};
@@ -54,6 +55,8 @@ struct Trainer<'a> {
     /// The last step's loss and gradient norm, and when `steps.csv` last got a row.
     last_step: (f64, f64),
     steps_log: StepsLog,
+    /// TensorBoard's copy of `steps.csv` and `metrics.csv`, when asked for.
+    board: Option<tensorboard::Board>,
 }
 
 impl<'a> Trainer<'a> {
@@ -87,6 +90,7 @@ impl<'a> Trainer<'a> {
             tty: std::io::stderr().is_terminal(),
             last_step: (0.0, 0.0),
             steps_log: StepsLog::new(dir.join(runs::STEPS_FILE), tr.log_every),
+            board: None,
         };
         let saved = if t.ckpt_path.exists() {
             state::load(&t.ckpt_path, &mut t.params, &mut t.opt)?
@@ -94,6 +98,9 @@ impl<'a> Trainer<'a> {
             None
         };
         let Some((saved, carried)) = saved else {
+            if opts.tensorboard {
+                t.board = Some(tensorboard::Board::open(dir, None)?);
+            }
             return Ok((t, false));
         };
         // Epochs after the checkpoint's are recomputed, so rows written after it go; rows
@@ -127,6 +134,10 @@ impl<'a> Trainer<'a> {
         t.steps_log.keep_until(saved.epoch, saved.step)?;
         t.elapsed_before = saved.elapsed_s;
         t.pos = saved;
+        if opts.tensorboard {
+            let at = t.global_step();
+            t.board = Some(tensorboard::Board::open(dir, Some(at))?);
+        }
         Ok((t, true))
     }
 
@@ -146,6 +157,11 @@ impl<'a> Trainer<'a> {
     /// Seconds the run has been active, this process's and earlier ones'.
     fn elapsed(&self) -> f64 {
         self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Steps taken since the run began: TensorBoard's x axis.
+    fn global_step(&self) -> i64 {
+        (self.pos.epoch * self.steps_per_epoch + self.pos.step) as i64
     }
 
     /// Brings `pos.train_s` up to now.
@@ -241,8 +257,16 @@ impl<'a> Trainer<'a> {
             self.step(epoch, lr)?;
             let (loss, norm) = self.last_step;
             let secs = started.elapsed().as_secs_f64();
-            self.steps_log
-                .record(epoch, self.pos.step, [loss, norm, lr, secs])?;
+            if self.steps_log.due(self.pos.step) {
+                let values = [loss, norm, lr, secs];
+                self.steps_log.record(epoch, self.pos.step, values)?;
+                let at = self.global_step();
+                if let Some(board) = &mut self.board {
+                    for (tag, v) in StepsLog::TAGS.iter().zip(values) {
+                        board.scalar(tag, at, v)?;
+                    }
+                }
+            }
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", self.pos.stats.mean()));
             if !self.tty && self.pos.step % (steps / 10).max(1) == 0 {
@@ -280,6 +304,12 @@ impl<'a> Trainer<'a> {
                 val < b
             }
         });
+        if let Some(board) = &mut self.board {
+            let at = ((epoch + 1) * steps) as i64;
+            for (column, value) in row.columns() {
+                board.scalar(&format!("epoch/{column}"), at, value)?;
+            }
+        }
         self.metrics.push(row.columns());
         // Metrics first: a checkpoint never claims an epoch whose row is missing.
         self.metrics.write(&self.metrics_path)?;
@@ -385,17 +415,21 @@ struct StepsLog {
 
 impl StepsLog {
     const HEADER: &str = "epoch,step,loss,grad_norm,lr,step_s\n";
+    /// The TensorBoard tags of the four values of a row.
+    const TAGS: [&str; 4] = ["train/loss", "train/grad_norm", "train/lr", "train/step_s"];
 
     fn new(path: PathBuf, every: usize) -> Self {
         StepsLog { path, every }
     }
 
-    /// Appends step `step` (1-based) of 0-based `epoch` when it is due.
+    /// Whether step `step` (1-based, within its epoch) gets a row.
+    fn due(&self, step: usize) -> bool {
+        self.every != 0 && step % self.every == 0
+    }
+
+    /// Appends step `step` (1-based) of 0-based `epoch`.
     fn record(&self, epoch: usize, step: usize, values: [f64; 4]) -> Result<()> {
         use std::io::Write;
-        if self.every == 0 || step % self.every != 0 {
-            return Ok(());
-        }
         let fresh = !self.path.exists();
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -586,7 +620,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = StepsLog::new(dir.path().join("steps.csv"), 2);
         for epoch in 0..2 {
-            for step in 1..=6 {
+            for step in (1..=6).filter(|&s| log.due(s)) {
                 log.record(epoch, step, [1.0, 2.0, 0.1, 0.01]).unwrap();
             }
         }

@@ -486,6 +486,14 @@ macro_rules! registry {
                 match self { $(ModelConfig::$variant(_) => $kind,)* }
             }
 
+            /// Every key of `[model]` for `kind`, with its default and doc (`spec show --all`).
+            pub fn keys(kind: &str) -> Option<Vec<crate::config::KeyInfo>> {
+                match kind {
+                    $($kind => Some(crate::config::describe::<$config>()),)*
+                    _ => None,
+                }
+            }
+
             pub fn validate(&self) -> Result<(), ConfigError> {
                 match self { $(ModelConfig::$variant(c) => c.validate(),)* }
             }
