@@ -889,3 +889,29 @@ fn a_capped_run_evaluates_the_stratified_subset() {
     let metrics = lrnn::experiment::metrics::MetricsTable::read(&run.join("metrics.csv")).unwrap();
     assert_eq!(metrics.column("test_acc"), vec![Metric::Acc.of(&stats)]);
 }
+
+/// The analysis commands' test sequences (`analyze robustness`, `stability --lyapunov`) of a
+/// class-sorted split are its stratified subset too, not its first classes.
+#[test]
+fn analysis_test_sequences_of_a_class_sorted_split_cover_every_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_class_sorted(&tmp.path().join("cifar10"));
+    let spec: lrnn::experiment::spec::Spec = lrnn::experiment::spec::Spec::from_table(
+        Path::new("c.toml"),
+        toml::from_str(
+            "[model]\nkind = \"lipschitz\"\nhidden = 8\n[task]\nname = \"cifar10\"\nval_size = 10\n[train]\nepochs = 1\nlr = 0.01\n",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (batches, _) =
+        lrnn::report::robustness::test_batches(&spec, Some(tmp.path()), 20, 10).unwrap();
+    let mut n = vec![0; 10];
+    for b in &batches {
+        let lrnn::net::model::Target::Class(y) = &b.target else {
+            panic!("class targets")
+        };
+        y.iter().for_each(|&c| n[c] += 1);
+    }
+    assert_eq!(n, vec![2; 10], "the first 20 would be classes 0 to 3");
+}

@@ -164,6 +164,9 @@ pub fn test_batches(
 
 /// The first `samples` sequences of `split` in the order `seed` draws for epoch 0, in
 /// batches of `batch`, each from a zero state (a streamed task's segments taken one by one).
+/// An evaluation split grouped by class (CIFAR-10's image folders) gives its stratified subset
+/// of `samples` drawn from `train.seed` instead, as a capped evaluation in training reads it
+/// ([`crate::data::Task::cap_evaluation`]): its first sequences would be one or two classes.
 pub fn sequences(
     spec: &Spec,
     data_dir: Option<&Path>,
@@ -172,7 +175,8 @@ pub fn sequences(
     batch: usize,
     seed: u64,
 ) -> Result<(Vec<Batch<f32>>, Metric)> {
-    let task = spec.load_task(data_dir)?;
+    let mut task = spec.load_task(data_dir)?;
+    task.cap_evaluation(samples, spec.train.seed);
     let available = task.num_batches(split, batch) * batch;
     if samples == 0 || available == 0 {
         return Err(Error::Data(format!(
