@@ -94,7 +94,26 @@ impl Spec {
         }
         self.train.validate().map_err(|e| e.within("train"))?;
         self.task.validate().map_err(|e| e.within("task"))?;
-        self.model.validate().map_err(|e| e.within("model"))
+        self.model.validate().map_err(|e| e.within("model"))?;
+        if !self.train.lr_scale.is_empty() {
+            let layout = self.build_model().layout;
+            if let Some(name) = self
+                .train
+                .lr_scale
+                .keys()
+                .find(|n| layout.find(n).is_none())
+            {
+                let names: Vec<_> = layout.entries().iter().map(|e| e.name.as_str()).collect();
+                return Err(ConfigError::new(
+                    "train.lr_scale",
+                    format!(
+                        "the model has no tensor {name:?}; it has {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The model this spec describes, sized for its task.
@@ -356,7 +375,7 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigE
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
-    let mut parts: Vec<&str> = key.split('.').collect();
+    let mut parts = key_path(key);
     let last = parts
         .pop()
         .filter(|s| !s.is_empty())
@@ -364,14 +383,32 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigE
     let mut node = table;
     for (i, part) in parts.iter().enumerate() {
         let entry = node
-            .entry(part.to_string())
+            .entry(part.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         node = entry
             .as_table_mut()
             .ok_or_else(|| ConfigError::new(parts[..=i].join("."), "is not a table"))?;
     }
-    node.insert(last.to_string(), value);
+    node.insert(last, value);
     Ok(())
+}
+
+/// The segments of a dotted key as TOML reads them, so a quoted one may hold dots or slashes
+/// (`train.lr_scale."cell/M"`); a key TOML rejects is split at its dots.
+fn key_path(key: &str) -> Vec<String> {
+    let Ok(mut t) = format!("{key} = 0").parse::<toml::Table>() else {
+        return key.split('.').map(str::to_string).collect();
+    };
+    let mut path = Vec::new();
+    while t.len() == 1 {
+        let (k, v) = t.into_iter().next().expect("one entry");
+        path.push(k);
+        match v {
+            toml::Value::Table(inner) => t = inner,
+            _ => return path,
+        }
+    }
+    key.split('.').map(str::to_string).collect()
 }
 
 /// The `[train]` section of a spec; defaults are the authors' pixel-MNIST recipe.
@@ -406,6 +443,12 @@ pub struct TrainSpec {
     /// Global-norm gradient clip; 0 turns it off (the authors' current default).
     #[serde(default)]
     pub grad_clip: f64,
+    /// Learning-rate factors by parameter name, e.g. `{ "cell/M" = 0.1 }`: that tensor steps at
+    /// `lr · factor` (schedule included). The orthogonal RNNs' releases train their recurrent
+    /// parameter this way (scoRNN: 1e-4 beside 1e-3; expRNN: `lr_orth` = lr / 10). Names are
+    /// the checkpoint's (`lrnn spec show` lists a model's); empty by default.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lr_scale: std::collections::BTreeMap<String, f64>,
     /// Factor applied to the learning rate after each epoch of `lr_decay_epochs`.
     #[serde(default = "defaults::lr_decay")]
     pub lr_decay: f64,
@@ -519,6 +562,9 @@ impl TrainSpec {
         check_unit_open("adam_betas[1]", self.adam_betas[1])?;
         check_non_negative("weight_decay", self.weight_decay)?;
         check_non_negative("grad_clip", self.grad_clip)?;
+        for (name, &f) in &self.lr_scale {
+            check_non_negative(&format!("lr_scale.\"{name}\""), f)?;
+        }
         Ok(())
     }
 
@@ -585,6 +631,28 @@ lr = 0.003
         // The resolved spec reads back to itself.
         let again = Spec::from_table(Path::new("r.toml"), s.to_toml().parse().unwrap()).unwrap();
         assert_eq!(again, s);
+    }
+
+    #[test]
+    fn lr_scale_takes_quoted_tensor_names_and_checks_them() {
+        let s = parse(BASE, &[r#"train.lr_scale."cell/M_A"=0.1"#]).unwrap();
+        assert_eq!(s.train.lr_scale.get("cell/M_A"), Some(&0.1));
+        assert!(
+            s.to_toml().contains(r#""cell/M_A" = 0.1"#),
+            "{}",
+            s.to_toml()
+        );
+        // Empty, it stays out of the resolved spec, so older run ids stand.
+        assert!(!parse(BASE, &[]).unwrap().to_toml().contains("lr_scale"));
+        let unknown = parse(BASE, &[r#"train.lr_scale."cell/Q"=0.1"#])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("train.lr_scale") && unknown.contains("cell/M_A"),
+            "{unknown}"
+        );
+        let negative = parse(BASE, &[r#"train.lr_scale."cell/M_A"=-1"#]).unwrap_err();
+        assert!(negative.to_string().contains("lr_scale"), "{negative}");
     }
 
     #[test]

@@ -76,7 +76,11 @@ impl<'a> Trainer<'a> {
             model,
             params: model.init(tr.seed),
             grads: Params::zeros(model.layout.clone()),
-            opt: Optimizer::new(tr.optimizer_config(), model.num_params()),
+            opt: {
+                let mut opt = Optimizer::new(tr.optimizer_config(), model.num_params());
+                opt.scale_lr(&model.layout, &tr.lr_scale);
+                opt
+            },
             shards: model.shards(tr.num_shards()),
             pos: Position::default(),
             metrics: MetricsTable::default(),
