@@ -38,6 +38,11 @@ use crate::net::params::{Init, Layout, ParamId, Params};
 pub struct CayleyConfig {
     /// Hidden width N.
     pub hidden: usize,
+    /// Encoder weight and bias drawn U(±bound) instead of PyTorch's U(±1/√p) (±1 for one pixel a
+    /// step). An orthogonal `W` keeps the state's norm, so the encoder's scale sets how far
+    /// `tanh` saturates; unset (PyTorch's init, the authors' calRNN) by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_bound: Option<f64>,
 }
 
 impl CellConfig for CayleyConfig {
@@ -45,16 +50,14 @@ impl CellConfig for CayleyConfig {
         self.hidden
     }
 
+    fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        super::vanilla::check_encoder_bound(self.encoder_bound)
+    }
+
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         let m = layout.add("cell/M", &[n, n], Init::Polar);
-        let input = Linear::declare(
-            layout,
-            "encoder/weight",
-            Some("encoder/bias"),
-            input_size,
-            n,
-        );
+        let input = super::vanilla::declare_encoder(layout, input_size, n, self.encoder_bound);
         Box::new(Cayley { n, m, input })
     }
 }

@@ -17,7 +17,7 @@ use super::vanilla::Vanilla;
 use super::{AnyCell, CellConfig};
 use crate::kernels::float::Float;
 use crate::net::cells::tanh_rnn::Update;
-use crate::net::params::Layout;
+use crate::net::params::{Init, Layout};
 
 /// `[model]` keys for `kind = "residual"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,7 +59,10 @@ impl CellConfig for ResidualConfig {
             layout,
             input_size,
             self.hidden,
-            self.init_std,
+            Init::Normal {
+                std: self.init_std / self.hidden as f64,
+            },
+            None,
             Update::Residual(self.eps),
         ))
     }

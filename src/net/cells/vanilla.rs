@@ -8,7 +8,9 @@
 //! Parameters: `cell/W [N,N]`, `encoder/weight [N,p]` (U), `encoder/bias [N]` (b).
 //! `W ~ Normal(0, (init_std/N)²)` as the authors' `gaussian_init_`. Their `W` is an
 //! `nn.Linear(N, N, bias=False)` applied as `h·Wᵀ`, so their `W.weight` is our `cell/W`
-//! transposed (the same distribution at initialisation).
+//! transposed (the same distribution at initialisation). `w_init = "orthogonal"` starts `W`
+//! orthogonal instead, and `encoder_bound` shrinks the encoder's draws: together they keep the
+//! state small and its Jacobian near an isometry, which ordered pixels need (below).
 //! The loop and its BPTT are the shared [`TanhRnn`] (`Update::Replace`).
 
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -32,6 +34,66 @@ pub struct VanillaConfig {
     /// 1/√N scaling (spectral radius ≈ 1).
     #[serde(default = "defaults::init_std")]
     pub init_std: f64,
+    /// How `W` starts: `"normal"` (default, the authors' Gaussian with `init_std`) or
+    /// `"orthogonal"`, the polar factor of a Gaussian matrix (every singular value 1; `init_std`
+    /// is then unused), after Saxe et al. 2014 and the orthogonal-RNN literature.
+    #[serde(default, skip_serializing_if = "RecurrentInit::is_normal")]
+    pub w_init: RecurrentInit,
+    /// Encoder weight and bias drawn U(±bound) instead of PyTorch's U(±1/√p) (±1 for one pixel a
+    /// step). A small bound keeps `tanh` in its linear range, where the state neither saturates
+    /// nor loses gradient over hundreds of steps; unset (PyTorch's init) by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_bound: Option<f64>,
+}
+
+/// The initial recurrent matrix of a free-`W` tanh RNN.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecurrentInit {
+    /// i.i.d. Normal(0, (init_std/N)²).
+    #[default]
+    Normal,
+    /// The orthogonal polar factor of an i.i.d. Gaussian matrix.
+    Orthogonal,
+}
+
+/// Debug as its spec spelling: `lrnn spec show --all` reads a default left out of the
+/// resolved spec from the config's Debug text.
+impl std::fmt::Debug for RecurrentInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecurrentInit::Normal => "normal",
+            RecurrentInit::Orthogonal => "orthogonal",
+        })
+    }
+}
+
+impl RecurrentInit {
+    fn is_normal(&self) -> bool {
+        *self == RecurrentInit::Normal
+    }
+}
+
+/// Validates an `encoder_bound` key (shared by the tanh-RNN cells that take it).
+pub(super) fn check_encoder_bound(bound: Option<f64>) -> Result<(), crate::config::ConfigError> {
+    match bound {
+        Some(b) => crate::config::check_positive("encoder_bound", b),
+        None => Ok(()),
+    }
+}
+
+/// Declares the encoder `[N,p]` and its bias: PyTorch's U(±1/√p), or U(±bound) when given.
+pub(super) fn declare_encoder(
+    layout: &mut Layout,
+    input_size: usize,
+    n: usize,
+    bound: Option<f64>,
+) -> Linear {
+    let (w, b) = ("encoder/weight", Some("encoder/bias"));
+    match bound {
+        Some(bound) => Linear::declare_uniform(layout, w, b, input_size, n, bound),
+        None => Linear::declare(layout, w, b, input_size, n),
+    }
 }
 
 mod defaults {
@@ -46,15 +108,23 @@ impl CellConfig for VanillaConfig {
     }
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        crate::config::check_non_negative("init_std", self.init_std)
+        crate::config::check_non_negative("init_std", self.init_std)?;
+        check_encoder_bound(self.encoder_bound)
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
+        let w_init = match self.w_init {
+            RecurrentInit::Normal => Init::Normal {
+                std: self.init_std / self.hidden as f64,
+            },
+            RecurrentInit::Orthogonal => Init::Polar,
+        };
         Box::new(Vanilla::declare(
             layout,
             input_size,
             self.hidden,
-            self.init_std,
+            w_init,
+            self.encoder_bound,
             Update::Replace,
         ))
     }
@@ -69,23 +139,17 @@ pub struct Vanilla {
 }
 
 impl Vanilla {
-    /// Declares `cell/W [N,N] ~ Normal(0, (init_std/N)²)` and the encoder `[N,p]`, in that order.
+    /// Declares `cell/W [N,N]` (drawn by `w_init`) and the encoder `[N,p]`, in that order.
     pub(super) fn declare(
         layout: &mut Layout,
         input_size: usize,
         n: usize,
-        init_std: f64,
+        w_init: Init,
+        encoder_bound: Option<f64>,
         update: Update,
     ) -> Self {
-        let std = init_std / n as f64;
-        let w = layout.add("cell/W", &[n, n], Init::Normal { std });
-        let input = Linear::declare(
-            layout,
-            "encoder/weight",
-            Some("encoder/bias"),
-            input_size,
-            n,
-        );
+        let w = layout.add("cell/W", &[n, n], w_init);
+        let input = declare_encoder(layout, input_size, n, encoder_bound);
         Vanilla {
             n,
             w,
@@ -157,5 +221,61 @@ impl<F: Float> Cell<F> for Vanilla {
     fn backward_end(&self, _p: &Params<F>, tape: &mut TanhRnn<F>, grads: &mut Params<F>) {
         let mut g = grads.matrix_mut(self.w);
         g += &tape.dw();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::sync::Arc;
+
+    fn draw(toml: &str) -> (Layout, Params<f64>) {
+        let config: VanillaConfig = toml::from_str(toml).unwrap();
+        config.validate().unwrap();
+        let mut layout = Layout::default();
+        config.build::<f64>(1, &mut layout);
+        let layout = Arc::new(layout);
+        let p = Params::init(layout.clone(), &mut rand_pcg::Pcg64::seed_from_u64(7));
+        (Arc::unwrap_or_clone(layout), p)
+    }
+
+    #[test]
+    fn orthogonal_w_and_a_narrow_encoder() {
+        let (layout, p) = draw("hidden = 16\nw_init = 'orthogonal'\nencoder_bound = 0.01");
+        let w = p.matrix(layout.find("cell/W").unwrap());
+        let wtw = w.t().dot(&w);
+        let err = (&wtw - &ndarray::Array2::<f64>::eye(16))
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(err < 1e-12, "WᵀW differs from I by {err}");
+        for name in ["encoder/weight", "encoder/bias"] {
+            let v = p.slice(layout.find(name).unwrap());
+            let max = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(max <= 0.01 && max > 0.001, "{name}: largest |entry| {max}");
+        }
+    }
+
+    #[test]
+    fn defaults_draw_as_before_and_serialize_unchanged() {
+        // The default keys leave the spec's text (and so its run id) and the draws as they were.
+        let (layout, p) = draw("hidden = 16");
+        let config: VanillaConfig = toml::from_str("hidden = 16").unwrap();
+        assert_eq!(
+            toml::to_string(&config).unwrap(),
+            "hidden = 16\ninit_std = 0.1\n"
+        );
+        let std = 0.1 / 16.0;
+        let w = p.slice(layout.find("cell/W").unwrap());
+        let rms = (w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64).sqrt();
+        assert!((rms / std - 1.0).abs() < 0.15, "W rms {rms}, std {std}");
+        let enc = p.slice(layout.find("encoder/weight").unwrap());
+        assert!(
+            enc.iter().any(|v| v.abs() > 0.5),
+            "PyTorch's U(±1) for one input"
+        );
+        assert!(toml::from_str::<VanillaConfig>("hidden = 4\nw_init = 'identity'").is_err());
+        let bad: VanillaConfig = toml::from_str("hidden = 4\nencoder_bound = 0").unwrap();
+        assert!(bad.validate().is_err());
     }
 }
