@@ -204,6 +204,37 @@ fn collect_groups_seeds_into_mean_std_and_n() {
     assert!(!folder.join("train.seed.svg").exists());
 }
 
+/// A quoted grid key (a tensor's `train.lr_scale`) sweeps like any other: the points' specs
+/// carry the factor under the tensor's name, and its figure gets a file-safe name.
+#[test]
+fn a_quoted_key_sweeps_and_collects_with_its_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.toml", BASE);
+    write(
+        dir.path(),
+        "q.toml",
+        "base = \"base.toml\"\n[grid]\n'train.lr_scale.\"cell/M_A\"' = [0.1, 1.0]\n",
+    );
+    common::lrnn_ok(dir.path(), &["sweep", "run", "q.toml", "--jobs", "2"]);
+    let out = common::lrnn_ok(dir.path(), &["sweep", "collect", "q.toml"]);
+    assert!(out.contains("2 point rows"), "{out}");
+    let runs = dir.path().join("results/runs/adding");
+    let specs: Vec<String> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path().join("spec.toml")).unwrap())
+        .collect();
+    assert_eq!(specs.len(), 2);
+    assert!(
+        specs.iter().any(|s| s.contains("\"cell/M_A\" = 0.1")),
+        "{specs:?}"
+    );
+    let svg = dir
+        .path()
+        .join("results/sweeps/q/train.lr_scale.cell_M_A.svg");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("against train.lr_scale"), "{svg}");
+}
+
 /// `submit --dry-run` writes the sbatch script and prints the arrays it would submit, with
 /// no Slurm at all.
 #[test]

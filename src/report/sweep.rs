@@ -473,9 +473,9 @@ pub fn index_points(
     points
 }
 
-/// `<key>.svg` in `dir`: the final test metric of each done point against the key's value
-/// (`pairs`), and the mean over the points at each value. A key spanning more than a decade
-/// of positive values is drawn on log10.
+/// `<key>.svg` in `dir` (the key as a file name: [`axis_file_stem`]): the final test metric of
+/// each done point against the key's value (`pairs`), and the mean over the points at each
+/// value. A key spanning more than a decade of positive values is drawn on log10.
 fn axis_figure(dir: &Path, key: &str, metric: &str, pairs: &[(f64, f64)]) -> Result<()> {
     let (lo, hi) = pairs
         .iter()
@@ -507,12 +507,27 @@ fn axis_figure(dir: &Path, key: &str, metric: &str, pairs: &[(f64, f64)]) -> Res
         key.to_string()
     };
     crate::report::plot::scatter(
-        &dir.join(format!("{key}.svg")),
+        &dir.join(format!("{}.svg", axis_file_stem(key))),
         &format!("{metric} against {key}"),
         &label,
         metric,
         &series,
     )
+}
+
+/// A grid key as a file stem: a quoted segment (`train.lr_scale."cell/W"`) loses its quotes
+/// and anything but letters, digits, `.`, `-` and `_` becomes `_` (`train.lr_scale.cell_W`).
+fn axis_file_stem(key: &str) -> String {
+    key.chars()
+        .filter(|&c| c != '"' && c != '\'')
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A point's metrics, as `collect` tabulates them (`None` before its first epoch).
