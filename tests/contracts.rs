@@ -120,3 +120,50 @@ fn reference_runs_keep_their_run_ids() {
     }
     assert!(checked > 0 || std::fs::read_dir(&reference).unwrap().next().is_none());
 }
+
+/// A table's runs committed under `results/reference/<profile>/runs/<task>/<run>/` (the medium
+/// tables, resumed across sessions by `reproduce --results results/reference/<profile>`) resume
+/// only if some row of some table, at that profile, still hashes to the folder's id.
+#[test]
+fn reference_profile_runs_keep_their_run_ids() {
+    let mut expected = std::collections::HashSet::new();
+    for name in table_names(&root()) {
+        let (path, def) = TableDef::load(&root(), &name).unwrap();
+        for (profile, p) in &def.profiles {
+            for row in &def.rows {
+                let spec_path = path.parent().unwrap().join(&row.spec);
+                let mut set = p.set.clone();
+                set.extend(row.set.iter().cloned());
+                let spec = Spec::load(&spec_path, &set).unwrap();
+                let stem = runs::spec_name(&spec_path);
+                expected.insert(format!("{profile}/{}", runs::run_id(&spec, &stem)));
+            }
+        }
+    }
+    let mut checked = 0;
+    for profile in ["smoke", "quick", "medium", "full"] {
+        let Ok(tasks) =
+            std::fs::read_dir(root().join("results/reference").join(profile).join("runs"))
+        else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            for run in std::fs::read_dir(task.path()).unwrap().flatten() {
+                if !run.path().join(runs::RUN_FILE).is_file() {
+                    continue;
+                }
+                let id = format!(
+                    "{profile}/{}/{}",
+                    task.file_name().to_string_lossy(),
+                    run.file_name().to_string_lossy()
+                );
+                assert!(
+                    expected.contains(&id),
+                    "{id}: no table row at this profile hashes to it any more"
+                );
+                checked += 1;
+            }
+        }
+    }
+    println!("{checked} profile run folder(s) checked");
+}
