@@ -1,11 +1,11 @@
 //! Optimisers on flat parameter buffers (PyTorch's update rules), global-norm gradient
 //! clipping, and the authors' step learning-rate schedule.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::float::Float;
-use std::collections::BTreeMap;
-
 use crate::net::params::{Layout, Params};
 
 /// Which update rule (`[train] optimizer`).
