@@ -365,6 +365,29 @@ fn a_robustness_table_has_levels_and_curvature_per_row() {
             .exists()
     );
     assert!(root.join("results/tables/r-smoke.h5").exists());
+
+    // Each row's analysis is kept in its run folder: a second call reads it back and writes
+    // the same table; another protocol measures afresh.
+    let first = std::fs::read_to_string(root.join("results/tables/r-smoke.csv")).unwrap();
+    let again = lrnn(root, &["reproduce", "r"]);
+    assert_eq!(
+        again
+            .matches("(earlier, from the run's analysis folder)")
+            .count(),
+        2,
+        "{again}"
+    );
+    let second = std::fs::read_to_string(root.join("results/tables/r-smoke.csv")).unwrap();
+    assert_eq!(first, second);
+    project(root, "r", &ROBUST.replace("draws = 2", "draws = 3"));
+    let other = lrnn(root, &["reproduce", "r"]);
+    assert!(!other.contains("(earlier"), "{other}");
+    for run in std::fs::read_dir(root.join("results/runs/adding")).unwrap() {
+        let kept = std::fs::read_dir(run.unwrap().path().join("analysis"))
+            .unwrap()
+            .count();
+        assert_eq!(kept, 2, "one analysis per protocol");
+    }
 }
 
 /// `--rows` trains and shows only the rows named (from 1); `--set` applies to every row and

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::SplitName;
 use crate::error::{Error, Result};
@@ -61,7 +61,7 @@ impl Default for Options {
 }
 
 /// The report, as `--json` prints it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub params: usize,
     /// Rows the loss averages over (sequences; tokens or frames for every-step tasks).

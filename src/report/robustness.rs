@@ -19,7 +19,7 @@ use std::path::Path;
 
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Metric, SplitName};
 use crate::error::{Error, Result};
@@ -61,7 +61,7 @@ impl Default for Options {
 }
 
 /// The metric at one level of one kind.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Level {
     pub level: f64,
     pub mean: f64,
@@ -71,7 +71,7 @@ pub struct Level {
 }
 
 /// `--json`'s object.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub metric: String,
     /// Test sequences evaluated (the first of the test split).

@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::experiment::runs::{self, RunRecord, State};
 use crate::report::{hessian, robustness};
 
 /// `[analysis]` of a robustness table (or of one of its profiles, replacing the table's).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisDef {
     /// Test sequences the perturbed metric is measured on.
@@ -56,6 +57,84 @@ pub struct Row<'a> {
     pub record: Option<&'a RunRecord>,
 }
 
+/// Where a run keeps its analyses: `<run>/analysis/robustness-<key>.json`.
+pub const ANALYSIS_DIR: &str = "analysis";
+
+/// One row's analysis, kept in its run folder so that a stopped table resumes row by row
+/// (an analysis of a long-trained model takes as long as a few epochs of its training).
+#[derive(Serialize, Deserialize)]
+struct RowAnalysis {
+    robustness: robustness::Report,
+    hessian: hessian::Report,
+    robustness_seconds: f64,
+    hessian_seconds: f64,
+    /// Read back rather than measured now (not stored).
+    #[serde(skip)]
+    cached: bool,
+}
+
+/// The file of `run`'s analysis under protocol `a`: keyed by the protocol and the checkpoint's
+/// bytes, so a run trained further, or another protocol, is analysed afresh.
+pub fn analysis_file(a: &AnalysisDef, run: &Path) -> Result<std::path::PathBuf> {
+    let ckpt = run.join(runs::CHECKPOINT_FILE);
+    let bytes = std::fs::read(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
+    let mut hash = Sha256::new();
+    hash.update(serde_json::to_string(a).expect("plain numbers").as_bytes());
+    hash.update(&bytes);
+    let hex: String = hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(run
+        .join(ANALYSIS_DIR)
+        .join(format!("robustness-{hex}.json")))
+}
+
+/// `r`'s analysis under `a`: read from its run folder when there, else measured and written.
+fn analyse(
+    a: &AnalysisDef,
+    r: &RunRecord,
+    data_dir: Option<&Path>,
+    ropts: &robustness::Options,
+) -> Result<RowAnalysis> {
+    let file = analysis_file(a, &r.dir)?;
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let mut kept: RowAnalysis = serde_json::from_str(&text)
+            .map_err(|e| Error::Data(format!("{}: {e}", file.display())))?;
+        kept.cached = true;
+        return Ok(kept);
+    }
+    let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
+    let started = std::time::Instant::now();
+    let robustness = robustness::of_checkpoint(&r.spec, &ckpt, data_dir, ropts)?;
+    let robustness_seconds = started.elapsed().as_secs_f64();
+    let hopts = hessian::Options {
+        samples: a.hessian_samples,
+        batch: r.spec.train.batch_size.min(a.hessian_samples),
+        trace: true,
+        probes: a.probes,
+        ..Default::default()
+    };
+    let hessian = hessian::of_checkpoint(
+        &r.spec,
+        &ckpt,
+        hessian::Source::Samples { data_dir },
+        &hopts,
+    )?;
+    let row = RowAnalysis {
+        robustness,
+        hessian,
+        robustness_seconds,
+        hessian_seconds: started.elapsed().as_secs_f64() - robustness_seconds,
+        cached: false,
+    };
+    std::fs::create_dir_all(file.parent().expect("in the run folder"))
+        .map_err(|e| Error::io(&file, e))?;
+    let json = serde_json::to_string_pretty(&row).expect("plain numbers");
+    crate::io::write_atomic(&file, json.as_bytes())?;
+    Ok(row)
+}
+
 /// The table: one row a model, `clean`, a column a kind and level (`gaussian_0.1`, with a
 /// `_se` column beside), `lambda_max`, `trace`, `trace_stderr`; and the figures
 /// `<name>-<task>-<kind>.svg` in `out`.
@@ -95,10 +174,13 @@ pub fn frame(
         let Some(r) = row.record.filter(|r| r.info.state() == State::Done) else {
             continue;
         };
-        let ckpt = r.dir.join(runs::CHECKPOINT_FILE);
-        let started = std::time::Instant::now();
-        let report = robustness::of_checkpoint(&r.spec, &ckpt, data_dir, &ropts)?;
-        let robust_s = started.elapsed().as_secs_f64();
+        let RowAnalysis {
+            robustness: report,
+            hessian: h,
+            robustness_seconds,
+            hessian_seconds,
+            cached,
+        } = analyse(a, r, data_dir, &ropts)?;
         metric_col[i] = Some(format!("test_{}", report.metric));
         put("clean".into(), i, Some(report.clean));
         for (kind, levels) in &report.perturbations {
@@ -113,24 +195,11 @@ pub fn frame(
                 .or_default()
                 .push((row.label.to_string(), points));
         }
-        let hopts = hessian::Options {
-            samples: a.hessian_samples,
-            batch: r.spec.train.batch_size.min(a.hessian_samples),
-            trace: true,
-            probes: a.probes,
-            ..Default::default()
-        };
-        let h = hessian::of_checkpoint(
-            &r.spec,
-            &ckpt,
-            hessian::Source::Samples { data_dir },
-            &hopts,
-        )?;
         put("lambda_max".into(), i, h.eigenvalues.first().copied());
         put("trace".into(), i, h.trace);
         put("trace_stderr".into(), i, h.trace_stderr);
         println!(
-            "[{}/{}] {} ({}): perturbed metrics in {robust_s:.0} s; Hessian λmax {:.4}, trace {:.4} ± {:.4} in {:.0} s",
+            "[{}/{}] {} ({}): perturbed metrics in {robustness_seconds:.0} s; Hessian λmax {:.4}, trace {:.4} ± {:.4} in {hessian_seconds:.0} s{}",
             i + 1,
             rows.len(),
             row.label,
@@ -138,7 +207,11 @@ pub fn frame(
             h.eigenvalues.first().copied().unwrap_or(f64::NAN),
             h.trace.unwrap_or(f64::NAN),
             h.trace_stderr.unwrap_or(f64::NAN),
-            started.elapsed().as_secs_f64() - robust_s
+            if cached {
+                " (earlier, from the run's analysis folder)"
+            } else {
+                ""
+            },
         );
     }
     for ((task, kind), series) in &curves {
