@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
 use crate::kernels::linalg::invert_into;
-use crate::net::cells::tanh_rnn::{TanhRnn, Update};
+use crate::net::cells::tanh_rnn::{TanhRnn, Update, check_encoder_bound, declare_encoder};
 use crate::net::nn::Linear;
 use crate::net::params::{Init, Layout, ParamId, Params};
 
@@ -51,13 +51,13 @@ impl CellConfig for CayleyConfig {
     }
 
     fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        super::vanilla::check_encoder_bound(self.encoder_bound)
+        check_encoder_bound(self.encoder_bound)
     }
 
     fn build<F: Float>(&self, input_size: usize, layout: &mut Layout) -> Box<dyn AnyCell<F>> {
         let n = self.hidden;
         let m = layout.add("cell/M", &[n, n], Init::Polar);
-        let input = super::vanilla::declare_encoder(layout, input_size, n, self.encoder_bound);
+        let input = declare_encoder(layout, input_size, n, self.encoder_bound);
         Box::new(Cayley { n, m, input })
     }
 }

@@ -22,8 +22,31 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::kernels::float::Float;
 use crate::net::cells::{Inputs, Step};
-use crate::net::nn::Steps;
 use crate::net::nn::act::{flush_all, tanh_back, tanh_step, tanh_sum, weight_grad};
+use crate::net::nn::{Linear, Steps};
+use crate::net::params::Layout;
+
+/// Validates an `encoder_bound` key (vanilla, Cayley).
+pub(super) fn check_encoder_bound(bound: Option<f64>) -> Result<(), crate::config::ConfigError> {
+    match bound {
+        Some(b) => crate::config::check_positive("encoder_bound", b),
+        None => Ok(()),
+    }
+}
+
+/// Declares the encoder `[N,p]` and its bias: PyTorch's U(±1/√p), or U(±bound) when given.
+pub(super) fn declare_encoder(
+    layout: &mut Layout,
+    input_size: usize,
+    n: usize,
+    bound: Option<f64>,
+) -> Linear {
+    let (w, b) = ("encoder/weight", Some("encoder/bias"));
+    match bound {
+        Some(bound) => Linear::declare_uniform(layout, w, b, input_size, n, bound),
+        None => Linear::declare(layout, w, b, input_size, n),
+    }
+}
 
 /// How a step combines the previous state with the tanh branch.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AnyCell, Cell, CellConfig, Inputs, Step};
 use crate::kernels::float::Float;
-use crate::net::cells::tanh_rnn::{TanhRnn, Update};
+use crate::net::cells::tanh_rnn::{TanhRnn, Update, check_encoder_bound, declare_encoder};
 use crate::net::nn::Linear;
 use crate::net::params::{Init, Layout, ParamId, Params};
 
@@ -71,28 +71,6 @@ impl std::fmt::Debug for RecurrentInit {
 impl RecurrentInit {
     fn is_normal(&self) -> bool {
         *self == RecurrentInit::Normal
-    }
-}
-
-/// Validates an `encoder_bound` key (shared by the tanh-RNN cells that take it).
-pub(super) fn check_encoder_bound(bound: Option<f64>) -> Result<(), crate::config::ConfigError> {
-    match bound {
-        Some(b) => crate::config::check_positive("encoder_bound", b),
-        None => Ok(()),
-    }
-}
-
-/// Declares the encoder `[N,p]` and its bias: PyTorch's U(±1/√p), or U(±bound) when given.
-pub(super) fn declare_encoder(
-    layout: &mut Layout,
-    input_size: usize,
-    n: usize,
-    bound: Option<f64>,
-) -> Linear {
-    let (w, b) = ("encoder/weight", Some("encoder/bias"));
-    match bound {
-        Some(bound) => Linear::declare_uniform(layout, w, b, input_size, n, bound),
-        None => Linear::declare(layout, w, b, input_size, n),
     }
 }
 
