@@ -390,6 +390,23 @@ fn a_robustness_table_has_levels_and_curvature_per_row() {
     }
 }
 
+/// A table written to another results folder (`--results results/reference/medium`) is timed
+/// by the runs of the default folder when its own has none.
+#[test]
+fn the_estimate_uses_the_default_results_folder_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(root, "t", TABLE);
+    let first = lrnn(root, &["reproduce", "t", "--jobs", "2"]);
+    assert!(first.contains("no earlier run to time for"), "{first}");
+    let elsewhere = lrnn(
+        root,
+        &["reproduce", "t", "--profile", "short", "--results", "other"],
+    );
+    assert!(elsewhere.contains("for 2 row(s)"), "{elsewhere}");
+    assert!(!elsewhere.contains("no earlier run"), "{elsewhere}");
+}
+
 /// `--rows` trains and shows only the rows named (from 1); `--set` applies to every row and
 /// the header says so.
 #[test]

@@ -473,7 +473,9 @@ fn submit_rows(
 /// What training the rows will take, before it starts: each row's steps left times the mean
 /// step time of the latest earlier run here of the same model, width, batch and task config
 /// (the steps an epoch from the spec's cap or from that run). Evaluation is not counted.
-fn estimate(rows: &[&Planned], results: &Path) -> String {
+/// Runs in `also` (the default results folder, when `--results` names another) time a model
+/// that `results` has never run, as a medium table's first call after the quick one.
+fn estimate(rows: &[&Planned], results: &Path, also: Option<&Path>) -> String {
     use crate::report::results::Summary;
     // The task's whole config: its sequence length (PTB's bptt, the adding problem's T) sets
     // both the step time and the steps an epoch.
@@ -483,7 +485,8 @@ fn estimate(rows: &[&Planned], results: &Path) -> String {
     };
     // (step ms, steps an epoch) of earlier runs, by key; later folders overwrite earlier.
     let mut known = std::collections::HashMap::new();
-    for r in runs::discover(results).into_iter().flatten() {
+    let folders = also.into_iter().chain([results]);
+    for r in folders.flat_map(runs::discover).flatten() {
         let per_epoch = r.metrics.column("steps").first().copied();
         if let (Some(ms), Some(spe)) = (Summary::of(&r).step_ms, per_epoch) {
             let capped = r.spec.train.max_steps_per_epoch.is_some();
@@ -518,7 +521,7 @@ fn estimate(rows: &[&Planned], results: &Path) -> String {
     }
     let counted = rows.len() - unknown.len();
     let mut s = format!(
-        "estimate: {} of training for {counted} row(s), {steps:.0} steps (step times of earlier runs of the same models here; evaluation not counted)",
+        "estimate: {} of training for {counted} row(s), {steps:.0} steps (step times of earlier runs of the same models; evaluation not counted)",
         duration(secs)
     );
     if !unknown.is_empty() {
@@ -528,6 +531,14 @@ fn estimate(rows: &[&Planned], results: &Path) -> String {
         ));
     }
     s
+}
+
+/// Whether two paths name one folder (either may not exist yet).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// `42 s`, `12 min`, `3 h 05 min`.
@@ -552,7 +563,9 @@ fn run_rows(rows: &[&Planned], opts: &Options, jobs: usize) {
             tags: vec![format!("{}-{}", opts.table, opts.profile)],
         })
         .collect();
-    println!("{}", estimate(rows, &opts.results));
+    let default = opts.root.join("results");
+    let also = (!same_folder(&default, &opts.results)).then_some(default.as_path());
+    println!("{}", estimate(rows, &opts.results, also));
     run_jobs(&jobs_list, jobs, opts.data_dir.as_deref());
 }
 
