@@ -81,7 +81,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Validation and test accuracy of a checkpoint.
+    /// Validation and test metrics of a checkpoint, over the whole splits.
     Eval {
         #[arg(long)]
         spec: PathBuf,
@@ -89,6 +89,10 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Evaluate as a training epoch does: only the spec's `train.max_eval_batches` (a
+        /// class-grouped split's seeded stratified subset), as in the run's metrics.csv.
+        #[arg(long)]
+        capped: bool,
     },
     /// Time full training steps of one model on random data; prints one JSON object.
     Bench {
@@ -613,10 +617,11 @@ pub fn main() -> Result<()> {
             spec,
             checkpoint,
             data_dir,
+            capped,
         } => {
             let s = Spec::load(&spec, &[])?;
             let (val, test, metric) =
-                train::evaluate_checkpoint(&s, &checkpoint, data_dir.as_deref())?;
+                train::evaluate_checkpoint(&s, &checkpoint, data_dir.as_deref(), capped)?;
             let m = metric.as_str();
             println!(
                 "val_{m} {:.4} val_loss {:.4} test_{m} {:.4} test_loss {:.4}",

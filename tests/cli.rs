@@ -414,6 +414,41 @@ fn the_best_validation_checkpoint_is_kept() {
     );
 }
 
+/// `eval` reads the whole splits; `eval --capped` the part training evaluated under
+/// `train.max_eval_batches`, and so gives the epoch's recorded metric.
+#[test]
+fn eval_capped_repeats_the_runs_capped_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "[model]\nkind = \"lipschitz\"\nhidden = 12\n[task]\nname = \"adding\"\nseq_len = 30\ntrain_size = 128\nval_size = 64\ntest_size = 64\n[train]\nepochs = 2\nbatch_size = 32\nlr = 0.02\neval_batch_size = 16\nmax_eval_batches = 1\n";
+    std::fs::write(dir.path().join("s.toml"), spec).unwrap();
+    common::lrnn_ok(dir.path(), &["run", "s.toml", "--out", "run"]);
+    let m =
+        lrnn::experiment::metrics::MetricsTable::read(&dir.path().join("run/metrics.csv")).unwrap();
+    let last = *m.column("val_mse").last().unwrap();
+    let val_of = |extra: &[&str]| -> f64 {
+        let mut args = vec![
+            "eval",
+            "--spec",
+            "s.toml",
+            "--checkpoint",
+            "run/checkpoint.h5",
+        ];
+        args.extend_from_slice(extra);
+        let out = common::lrnn_ok(dir.path(), &args);
+        out.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let capped = val_of(&["--capped"]);
+    assert!(
+        (capped - last).abs() < 5e-5,
+        "--capped {capped}, the run {last}"
+    );
+    let full = val_of(&[]);
+    assert!(
+        (full - last).abs() > 1e-4,
+        "the whole split {full}, 16 of its 64 {last}"
+    );
+}
+
 /// `show` prints a run's state, provenance and spec; `diff` the keys two specs differ in.
 #[test]
 fn show_and_diff_runs() {

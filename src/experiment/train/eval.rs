@@ -41,20 +41,27 @@ pub fn evaluate_split(
     stats
 }
 
-/// Loss statistics of a checkpoint on the validation and test splits, and the task's metric.
+/// Loss statistics of a checkpoint on the validation and test splits, and the task's metric:
+/// the whole splits, or with `capped` the part a training epoch evaluates under the spec's
+/// `train.max_eval_batches` (so a run's recorded metrics can be checked).
 pub fn evaluate_checkpoint(
     spec: &Spec,
     checkpoint: &Path,
     data_dir: Option<&Path>,
+    capped: bool,
 ) -> Result<(LossStats, LossStats, Metric)> {
-    let task = spec.load_task(data_dir)?;
+    let mut task = spec.load_task(data_dir)?;
+    let b = spec.train.eval_batch_size;
+    let limit = spec.train.max_eval_batches.filter(|_| capped);
+    if let Some(batches) = limit {
+        task.cap_evaluation(batches * b, spec.train.seed);
+    }
     let model = spec.build_model();
     let mut params = Params::zeros(model.layout.clone());
     checkpoint::load_into(checkpoint, &mut params)?;
-    let b = spec.train.eval_batch_size;
     Ok((
-        evaluate_split(&model, &params, task.as_ref(), SplitName::Val, b, None),
-        evaluate_split(&model, &params, task.as_ref(), SplitName::Test, b, None),
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Val, b, limit),
+        evaluate_split(&model, &params, task.as_ref(), SplitName::Test, b, limit),
         task.info().metric,
     ))
 }
