@@ -278,7 +278,9 @@ pub fn reproduce(opts: &Options) -> Result<usize> {
             selected,
             pending.len()
         );
-        run_rows(&pending, opts, jobs);
+        if !pending.is_empty() {
+            run_rows(&pending, opts, jobs);
+        }
     }
 
     let records: Vec<Option<RunRecord>> = planned
