@@ -1,10 +1,16 @@
 //! Atomic file writes: every file a run or report writes goes to `PATH.tmp` and is renamed
-//! over `PATH`, so a reader (or a run killed mid-write) never sees half a file. A leaf
-//! module, below everything that writes.
+//! over `PATH`, so a reader (or a run killed mid-write) never sees half a file; and the hex
+//! spelling of the digests that name files (run ids, kept analyses) and check downloads. A
+//! leaf module, below everything that writes.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// Lower-case hex of `bytes` (a digest, or the prefix of one that names a file).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The temporary name `path` is written under before the rename.
 pub fn tmp_path(path: &Path) -> PathBuf {

@@ -131,7 +131,7 @@ pub fn md5_file(path: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::io::hex(&h.finalize()))
 }
 
 /// Downloads one file: to `.part` (continuing one an interrupted download left), then the

@@ -47,7 +47,7 @@ pub fn try_lock(dir: &Path) -> Result<Option<std::fs::File>> {
 /// defaults, so such runs keep their ids).
 pub fn run_id(spec: &Spec, spec_name: &str) -> String {
     let hash = Sha256::digest(spec.identity_toml().as_bytes());
-    let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::io::hex(&hash[..4]);
     format!(
         "{}/{spec_name}-s{}-{hex}",
         spec.task.name(),

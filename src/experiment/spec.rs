@@ -184,7 +184,7 @@ impl Spec {
         let mut unseeded = self.clone();
         unseeded.train.seed = 1;
         let hash = Sha256::digest(unseeded.identity_toml().as_bytes());
-        hash[..4].iter().map(|b| format!("{b:02x}")).collect()
+        crate::io::hex(&hash[..4])
     }
 
     /// What fixes a run's numbers: the resolved spec as TOML without its `description`, so

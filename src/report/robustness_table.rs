@@ -81,10 +81,7 @@ pub fn analysis_file(a: &AnalysisDef, run: &Path) -> Result<std::path::PathBuf> 
     let mut hash = Sha256::new();
     hash.update(serde_json::to_string(a).expect("plain numbers").as_bytes());
     hash.update(&bytes);
-    let hex: String = hash.finalize()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = crate::io::hex(&hash.finalize()[..6]);
     Ok(run
         .join(ANALYSIS_DIR)
         .join(format!("robustness-{hex}.json")))
