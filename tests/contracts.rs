@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use lrnn::experiment::runs;
 use lrnn::experiment::spec::Spec;
-use lrnn::report::reproduce::{TableDef, read_published, table_names};
+use lrnn::report::reproduce::{RowDef, TableDef, read_published, table_names};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,6 +18,25 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
             toml_files(&p, out);
         } else if p.extension().is_some_and(|x| x == "toml") {
             out.push(p);
+        }
+    }
+}
+
+/// Calls `f` with each table's name, each profile and row, the row's spec path and its spec
+/// resolved as `reproduce` resolves it (the profile's overrides, then the row's).
+fn each_table_row(mut f: impl FnMut(&str, &str, &RowDef, &Path, Spec)) {
+    for name in table_names(&root()) {
+        let (path, def) = TableDef::load(&root(), &name).unwrap();
+        assert!(!def.rows.is_empty(), "{name}: no rows");
+        for (profile, p) in &def.profiles {
+            for row in &def.rows {
+                let spec_path = path.parent().unwrap().join(&row.spec);
+                let mut set = p.set.clone();
+                set.extend(row.set.iter().cloned());
+                let spec = Spec::load(&spec_path, &set)
+                    .unwrap_or_else(|e| panic!("{name} {profile} {}: {e}", row.label));
+                f(&name, profile, row, &spec_path, spec);
+            }
         }
     }
 }
@@ -59,29 +78,18 @@ fn every_table_row_resolves_under_every_profile_and_its_published_label_exists()
     let published = read_published(&root().join("baselines")).unwrap();
     let tables = table_names(&root());
     assert!(tables.len() >= 4, "tables: {tables:?}");
-    for name in tables {
-        let (path, def) = TableDef::load(&root(), &name).unwrap();
-        assert!(!def.rows.is_empty(), "{name}: no rows");
-        for (profile, p) in &def.profiles {
-            for row in &def.rows {
-                let spec_path = path.parent().unwrap().join(&row.spec);
-                let mut set = p.set.clone();
-                set.extend(row.set.iter().cloned());
-                let spec = Spec::load(&spec_path, &set)
-                    .unwrap_or_else(|e| panic!("{name} {profile} {}: {e}", row.label));
-                if let Some(model) = &row.published {
-                    let task = spec.task.name();
-                    assert!(
-                        published
-                            .iter()
-                            .any(|b| b.table == name && b.task == task && &b.model == model),
-                        "{name}: row {} names `{model}` ({task}), which no baselines/*.csv row has",
-                        row.label
-                    );
-                }
-            }
+    each_table_row(|name, _profile, row, _path, spec| {
+        if let Some(model) = &row.published {
+            let task = spec.task.name();
+            assert!(
+                published
+                    .iter()
+                    .any(|b| b.table == name && b.task == task && &b.model == model),
+                "{name}: row {} names `{model}` ({task}), which no baselines/*.csv row has",
+                row.label
+            );
         }
-    }
+    });
 }
 
 /// A full-schedule run under `results/reference/<task>/<run>/` resumes only if its spec still
@@ -127,19 +135,10 @@ fn reference_runs_keep_their_run_ids() {
 #[test]
 fn reference_profile_runs_keep_their_run_ids() {
     let mut expected = std::collections::HashSet::new();
-    for name in table_names(&root()) {
-        let (path, def) = TableDef::load(&root(), &name).unwrap();
-        for (profile, p) in &def.profiles {
-            for row in &def.rows {
-                let spec_path = path.parent().unwrap().join(&row.spec);
-                let mut set = p.set.clone();
-                set.extend(row.set.iter().cloned());
-                let spec = Spec::load(&spec_path, &set).unwrap();
-                let stem = runs::spec_name(&spec_path);
-                expected.insert(format!("{profile}/{}", runs::run_id(&spec, &stem)));
-            }
-        }
-    }
+    each_table_row(|_name, profile, _row, spec_path, spec| {
+        let stem = runs::spec_name(spec_path);
+        expected.insert(format!("{profile}/{}", runs::run_id(&spec, &stem)));
+    });
     let mut checked = 0;
     for profile in ["smoke", "quick", "medium", "full"] {
         let Ok(tasks) =
